@@ -1,0 +1,1 @@
+"""HostPulse backend: ingest, storage, live fan-out and the read API."""

@@ -1,0 +1,1 @@
+"""HostPulse dashboards: the real-time web UI and provisioned Grafana dashboards."""

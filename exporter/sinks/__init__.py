@@ -1,0 +1,1 @@
+"""Outputs: each turns `Snapshot`s into one protocol (Prometheus pull, OTLP push, JSON push)."""
