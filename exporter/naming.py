@@ -1,7 +1,8 @@
 """OTel metric and attribute names rendered the Prometheus way (see shared conventions).
 
 The same rules as the OTel Collector's Prometheus exporter: dots become `_`, the unit word is
-appended, monotonic counters end in `_total`, unit `1` gauges end in `_ratio`, `{thing}` adds nothing.
+appended, monotonic counters end in `_total`, unit `1` gauges end in `_ratio`, `{thing}` adds
+nothing.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The sink protocol, shaped like the OTel SDK's exporters: non-blocking submit, bounded shutdown."""
+"""The sink protocol, shaped like the OTel SDK exporters: non-blocking submit, bounded shutdown."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class Sink(Protocol):
         """Open sockets / start threads. Raises OSError with a clear message if it cannot."""
 
     def submit(self, snapshot: Snapshot) -> None:
-        """Hand over the newest snapshot. Never blocks on the network (called by the collection thread)."""
+        """Hand over the newest snapshot; never blocks (the collection thread calls it)."""
 
     def shutdown(self, deadline_seconds: float) -> None:
         """Flush what is pending within the deadline, then release everything."""
