@@ -1,0 +1,1 @@
+"""Alert rules and the pure engine that decides state transitions (Prometheus semantics)."""
