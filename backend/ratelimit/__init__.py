@@ -1,0 +1,1 @@
+"""Token-bucket rate limits shared by every backend process through Redis."""
