@@ -1,0 +1,1 @@
+"""Linux procfs: pure `parse_*(text)` functions and thin readers taking an injected procfs path."""
