@@ -3,6 +3,11 @@
 The same rules as the OTel Collector's Prometheus exporter: dots become `_`, the unit word is
 appended, monotonic counters end in `_total`, unit `1` gauges end in `_ratio`, `{thing}` adds
 nothing.
+
+One deliberate difference: promtool's lint reserves a `_count` suffix for histograms and summaries,
+so a non-counter named `*.count` drops `.count` and takes its `{thing}` unit in the plural instead
+(`system.process.count {process}` -> `system_processes`, `process.thread.count` ->
+`process_threads`).
 """
 
 from __future__ import annotations
@@ -36,9 +41,23 @@ def prometheus_metric_name(name: str, unit: str, kind: Kind) -> str:
     for word in words:
         if not base.endswith("_" + word):
             base = f"{base}_{word}"
-    if kind is Kind.COUNTER and not base.endswith("_total"):
-        base += "_total"
+    if kind is Kind.COUNTER:
+        if not base.endswith("_total"):
+            base += "_total"
+    elif base.endswith("_count"):
+        base = _without_count_suffix(base[: -len("_count")], unit)
     return base
+
+
+def _without_count_suffix(base: str, unit: str) -> str:
+    thing = unit[1:-1] if unit.startswith("{") and unit.endswith("}") else ""
+    thing = _INVALID_LABEL.sub("_", thing)
+    if not thing:
+        return base + "_number"
+    plural = thing + ("es" if thing.endswith(("s", "x", "sh", "ch")) else "s")
+    if base.endswith("_" + thing):
+        return base[: -len(thing)] + plural
+    return f"{base}_{plural}"
 
 
 def prometheus_label_name(attribute: str) -> str:
