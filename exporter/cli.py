@@ -165,9 +165,30 @@ def print_once(config: AgentConfig) -> None:
     sys.stdout.flush()
 
 
+def raise_open_file_limit() -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit, as Go daemons like node_exporter do.
+
+    The process scan keeps each process's stat files open between cycles; with the common soft
+    limit of 1024 only a few hundred processes would get that cheap path.
+    """
+    try:
+        import resource
+    except ImportError:  # not on Unix
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            log.debug("cannot raise the open-file limit", extra={"fields": {"soft": soft}})
+
+
 def run_agent(config: AgentConfig) -> int:
     from exporter.agent import build_agent
 
+    raise_open_file_limit()
     agent = build_agent(config)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
