@@ -1,0 +1,1 @@
+"""The backend's HTTP and WebSocket API: one router per resource under `routes/`."""

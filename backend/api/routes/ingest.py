@@ -1,0 +1,236 @@
+"""Ingest endpoints: authenticate, bound the body, decode, translate, hand to the pipeline.
+
+Every refusal is `{"detail": ...}` with a 4xx naming the problem, and nothing of a refused request
+reaches the pipeline. `Overloaded` from the pipeline becomes 503 with `Retry-After`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from backend.auth.agent_tokens import AgentTokenDep
+from backend.ingest import json_report, otlp, remote_write
+from backend.ingest.dedup import ReportDeduplicator
+from backend.ingest.limits import IngestError, IngestLimits, decode_content_encoding, too_large
+from backend.model import IngestBatch, Overloaded, SampleSink
+from backend.storage.series_ids import InvalidSample
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["ingest"])
+
+# Bodies above this are translated in a worker thread so one big batch can't stall the event loop.
+_THREAD_THRESHOLD_BYTES = 256 * 1024
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Undecodable body (malformed JSON, corrupt protobuf/gzip/snappy)."},
+    401: {"description": "Missing, invalid or revoked agent token (`WWW-Authenticate: Bearer`)."},
+    413: {"description": "Body larger than `max_body_bytes`, as sent or after decompression."},
+    415: {"description": "Unsupported Content-Type or Content-Encoding."},
+    422: {"description": "Valid encoding but invalid content; `detail` names the field path."},
+    503: {"description": "The writer queue is full; retry after `Retry-After` seconds."},
+}
+
+
+def _body_doc(description: str, *media_types: str) -> dict[str, Any]:
+    """OpenAPI for a body the route reads raw (it must bound the size before parsing)."""
+    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
+class JsonIngestResult(BaseModel):
+    accepted_reports: int
+    duplicate_reports: int  # already stored from an earlier attempt (same instance_id and seq)
+    samples: int
+
+
+def _limits(request: Request) -> IngestLimits:
+    return IngestLimits(max_body_bytes=request.app.state.settings.max_body_bytes)
+
+
+def _count(request: Request, method: str, *args: Any) -> None:
+    metrics = getattr(request.app.state, "metrics", None)
+    if metrics is not None:
+        getattr(metrics, method)(*args)
+
+
+async def read_body_limited(request: Request, max_bytes: int) -> bytes:
+    """The body, refused with 413 as soon as it exceeds `max_bytes` (never read in full first)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(f"body: Content-Length {declared} is more than {max_bytes} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large(f"body: more than {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _off_loop(size: int, work: Callable[[], Any]) -> Any:
+    if size > _THREAD_THRESHOLD_BYTES:
+        return await to_thread.run_sync(work)
+    return work()
+
+
+async def _ingest(
+    request: Request, protocol: str, handle: Callable[[bytes], Awaitable[Response]]
+) -> Response:
+    try:
+        body = await read_body_limited(request, _limits(request).max_body_bytes)
+        response = await handle(body)
+    except IngestError as exc:
+        _count(request, "ingest_rejected", protocol, exc.reason)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+    except InvalidSample as exc:  # the storage layer's last word on what PostgreSQL can hold
+        _count(request, "ingest_rejected", protocol, "invalid")
+        return JSONResponse({"detail": f"unstorable sample: {exc}"}, status_code=422)
+    except Overloaded as exc:
+        _count(request, "ingest_rejected", protocol, "overloaded")
+        return JSONResponse(
+            {"detail": str(exc)},
+            status_code=503,
+            headers={"Retry-After": str(exc.retry_after_seconds)},
+        )
+    return response  # the pipeline counts accepted requests
+
+
+async def _accept(request: Request, batch: IngestBatch) -> None:
+    if not batch.samples and not batch.process_snapshots:
+        return
+    pipeline: SampleSink = request.app.state.pipeline
+    await pipeline.accept(batch)
+    _count(request, "ingest_samples", batch.protocol, len(batch.samples))
+
+
+def _deduplicator(request: Request) -> ReportDeduplicator:
+    state = request.app.state
+    dedup: ReportDeduplicator | None = getattr(state, "report_deduplicator", None)
+    if dedup is None:  # one per app, so its Redis-outage state outlives a request
+        dedup = ReportDeduplicator(state.redis, state.settings.redis_prefix)
+        state.report_deduplicator = dedup
+    return dedup
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@router.post(
+    "/ingest/metrics",
+    summary="The HostPulse agent's JSON reports (schema v1, optionally gzip)",
+    response_model=JsonIngestResult,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(
+        "A batch of agent reports; schema: exporter/schema/report-v1.schema.json.",
+        "application/json",
+    ),
+)
+async def ingest_json(request: Request, _token: AgentTokenDep) -> Response:
+    limits = _limits(request)
+
+    async def handle(body: bytes) -> Response:
+        encoding = request.headers.get("content-encoding")
+
+        def translate() -> list[json_report.TranslatedReport]:
+            raw = decode_content_encoding(body, encoding, limits.max_body_bytes)
+            document = json_report.parse_json(raw)
+            checked = json_report.validate_document(document)
+            checked = checked and not json_report.may_contain_nul(raw)
+            return json_report.translate_document(
+                document, now_ms=_now_ms(), limits=limits, shape_checked=checked
+            )
+
+        reports: list[json_report.TranslatedReport] = await _off_loop(len(body), translate)
+        dedup = _deduplicator(request)
+        keys = [(r.instance_id, r.seq) for r in reports]
+        fresh = await dedup.claim(keys)
+        chosen = [r for r, new in zip(reports, fresh, strict=True) if new]
+        batch = json_report.to_batch(chosen)
+        try:
+            await _accept(request, batch)
+        except BaseException:
+            await dedup.release([k for k, new in zip(keys, fresh, strict=True) if new])
+            raise
+        result = JsonIngestResult(
+            accepted_reports=len(chosen),
+            duplicate_reports=len(reports) - len(chosen),
+            samples=len(batch.samples),
+        )
+        return JSONResponse(result.model_dump())
+
+    return await _ingest(request, "json", handle)
+
+
+@router.post(
+    "/v1/metrics",
+    summary="OTLP/HTTP metrics (protobuf or JSON, optionally gzip)",
+    response_class=Response,
+    responses={
+        **_ERRORS,
+        200: {"description": "ExportMetricsServiceResponse, request's encoding."},
+    },
+    openapi_extra=_body_doc(
+        "An OTLP ExportMetricsServiceRequest.", "application/x-protobuf", "application/json"
+    ),
+)
+async def ingest_otlp(request: Request, _token: AgentTokenDep) -> Response:
+    limits = _limits(request)
+
+    async def handle(body: bytes) -> Response:
+        kind = otlp.media_type(request.headers.get("content-type"))
+        encoding = request.headers.get("content-encoding")
+
+        def translate() -> otlp.OtlpTranslation:
+            raw = decode_content_encoding(body, encoding, limits.max_body_bytes)
+            decoded = otlp.decode_request(raw, kind)
+            return otlp.translate_request(decoded, now_ms=_now_ms(), limits=limits)
+
+        translation: otlp.OtlpTranslation = await _off_loop(len(body), translate)
+        if translation.rejected_points:
+            _count(request, "ingest_rejected", "otlp", "non_finite_points")
+        await _accept(request, translation.batch())
+        return Response(otlp.encode_response(translation, kind), media_type=kind)
+
+    return await _ingest(request, "otlp", handle)
+
+
+@router.post(
+    "/api/v1/write",
+    summary="Prometheus remote_write 1.0 (snappy-compressed protobuf WriteRequest)",
+    status_code=204,
+    response_class=Response,
+    responses=_ERRORS,
+    openapi_extra=_body_doc(
+        "A snappy (block format) compressed prometheus.WriteRequest protobuf.",
+        "application/x-protobuf",
+    ),
+)
+async def ingest_remote_write(request: Request, _token: AgentTokenDep) -> Response:
+    limits = _limits(request)
+
+    async def handle(body: bytes) -> Response:
+        encoding = request.headers.get("content-encoding")
+
+        def translate() -> remote_write.RemoteWriteTranslation:
+            decoded = remote_write.decode_body(body, encoding, limits.max_body_bytes)
+            return remote_write.translate_request(decoded, now_ms=_now_ms(), limits=limits)
+
+        translation: remote_write.RemoteWriteTranslation = await _off_loop(len(body), translate)
+        if translation.dropped_non_finite:
+            # Mostly Prometheus' stale markers (a NaN meaning "series gone"); nothing to store.
+            log.debug("remote_write: dropped %d NaN/Inf samples", translation.dropped_non_finite)
+        await _accept(request, translation.batch())
+        return Response(status_code=204)
+
+    return await _ingest(request, "remote_write", handle)

@@ -1,0 +1,153 @@
+"""`hostpulse-backend serve | migrate | token create|list|revoke`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from backend.settings import BackendSettings, ConfigError, load_settings
+
+Command = Callable[[BackendSettings], Coroutine[Any, Any, int]]
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hostpulse-backend", description="HostPulse backend: ingest, storage, live API."
+    )
+    parser.add_argument("--config", type=Path, help="YAML or JSON settings file")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP server (uvicorn)")
+    serve.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file")
+    serve.add_argument("--host", help="listen address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (default 8000)")
+    serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+
+    migrate = commands.add_parser("migrate", help="apply pending database migrations")
+    migrate.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file")
+
+    token = commands.add_parser("token", help="manage agent tokens")
+    token.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    create = token_commands.add_parser("create", help="create a token and print it once")
+    create.add_argument("--name", required=True, help="what the token is for (e.g. web-1)")
+    token_commands.add_parser("list", help="list tokens (never their secrets)")
+    revoke = token_commands.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int, help="token id from `token list`")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.command == "serve":
+        overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+    try:
+        settings = load_settings(args.config, overrides)
+    except ConfigError as exc:
+        print(f"hostpulse-backend: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
+    if args.command == "serve":
+        return serve(settings, args.config)
+    if args.command == "migrate":
+        return _run(_migrate, settings)
+    return _run(_token_command(args), settings)
+
+
+def serve(settings: BackendSettings, config: Path | None) -> int:
+    import uvicorn
+
+    # Each worker builds its app from the environment: hand it the file and the flags there.
+    if config is not None:
+        os.environ["HOSTPULSE_CONFIG_FILE"] = str(config.resolve())
+    os.environ["HOSTPULSE_HOST"] = settings.host
+    os.environ["HOSTPULSE_PORT"] = str(settings.port)
+    uvicorn.run(
+        "backend.app:create_app_from_environment",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=settings.access_log,
+        lifespan="on",
+        ws_max_size=64 * 1024,
+        # Compressing each frame once per client costs more CPU than the whole fan-out.
+        ws_per_message_deflate=False,
+    )
+    return 0
+
+
+def _run(command: Command, settings: BackendSettings) -> int:
+    try:
+        return asyncio.run(command(settings))
+    except (OSError, ConnectionError) as exc:
+        print(f"hostpulse-backend: database_url: cannot connect: {exc}", file=sys.stderr)
+        return 1
+
+
+async def _migrate(settings: BackendSettings) -> int:
+    from backend.storage.migrations import migrate_database
+
+    applied = await migrate_database(settings.database_url)
+    print("applied: " + ", ".join(applied) if applied else "database is up to date")
+    return 0
+
+
+def _token_command(args: argparse.Namespace) -> Command:
+    async def run(settings: BackendSettings) -> int:
+        import asyncpg
+
+        from backend.auth import agent_tokens
+
+        pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            if args.token_command == "create":  # noqa: S105
+                token_id, secret = await agent_tokens.create_token(pool, args.name)
+                print(f"id: {token_id}")
+                print(f"token: {secret}")
+                print("store it now: it is not shown again", file=sys.stderr)
+                return 0
+            if args.token_command == "list":  # noqa: S105
+                print(_token_table(await agent_tokens.list_tokens(pool)))
+                return 0
+            if await agent_tokens.revoke_token(pool, args.id):
+                print(f"revoked token {args.id}")
+                return 0
+            print(f"hostpulse-backend: id: no active token with id {args.id}", file=sys.stderr)
+            return 1
+        finally:
+            await pool.close()
+
+    return run
+
+
+def _token_table(tokens: Sequence[Any]) -> str:
+    def when(value: datetime | None) -> str:
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else "-"
+
+    rows = [("ID", "NAME", "CREATED", "LAST USED", "REVOKED")]
+    rows += [
+        (str(t.id), t.name, when(t.created_at), when(t.last_used_at), when(t.revoked_at))
+        for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

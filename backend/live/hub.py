@@ -1,0 +1,107 @@
+"""In-process fan-out of live frames to WebSocket clients, each with a bounded queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from backend.live.messages import ALL_HOSTS, Subscription, frame_host
+from backend.self_metrics import BackendMetrics
+
+
+class ClientTooSlow(Exception):
+    """The client stayed so far behind that it is closed rather than fed."""
+
+
+class LiveClient:
+    """One WebSocket client: its subscription and the frames waiting to be sent to it.
+
+    When the queue is full the oldest frame is skipped (a live view wants the newest data);
+    a client that takes nothing while `close_after_drops` frames are skipped is closed.
+    """
+
+    def __init__(self, queue_size: int, close_after_drops: int) -> None:
+        self.subscription: Subscription = frozenset()
+        self.dropped = 0
+        self._frames: deque[str] = deque()
+        self._queue_size = queue_size
+        self._close_after_drops = close_after_drops
+        self._drops_since_take = 0
+        self._wakeup = asyncio.Event()
+
+    def wants(self, host: str) -> bool:
+        return self.subscription == ALL_HOSTS or host in self.subscription
+
+    @property
+    def too_slow(self) -> bool:
+        return self._drops_since_take >= self._close_after_drops
+
+    def offer(self, frame: str) -> bool:
+        """Queue a frame; False when an older frame had to be skipped for it."""
+        skipped = len(self._frames) >= self._queue_size
+        if skipped:
+            self._frames.popleft()
+            self.dropped += 1
+            self._drops_since_take += 1
+        self._frames.append(frame)
+        self._wakeup.set()
+        return not skipped
+
+    async def next_frame(self) -> str:
+        while not self._frames:
+            if self.too_slow:
+                raise ClientTooSlow
+            self._wakeup.clear()
+            await self._wakeup.wait()
+        if self.too_slow:
+            raise ClientTooSlow
+        self._drops_since_take = 0
+        return self._frames.popleft()
+
+
+class LiveHub:
+    def __init__(
+        self,
+        *,
+        client_queue: int = 64,
+        close_after_drops: int | None = None,
+        metrics: BackendMetrics | None = None,
+    ) -> None:
+        self._clients: set[LiveClient] = set()
+        self._client_queue = client_queue
+        self._close_after_drops = close_after_drops or client_queue * 16
+        self._metrics = metrics
+        self.frames_dispatched = 0
+        # Set while any client is connected: the Redis subscription follows it.
+        self.has_clients = asyncio.Event()
+
+    @property
+    def client_count(self) -> int:
+        return len(self._clients)
+
+    def connect(self) -> LiveClient:
+        client = LiveClient(self._client_queue, self._close_after_drops)
+        self._clients.add(client)
+        self.has_clients.set()
+        return client
+
+    def disconnect(self, client: LiveClient) -> None:
+        self._clients.discard(client)
+        if not self._clients:
+            self.has_clients.clear()
+
+    def dispatch(self, frame: bytes) -> None:
+        """Hand a published frame to every client subscribed to its host; never blocks."""
+        if not self._clients:
+            return  # nobody here to parse it for
+        host = frame_host(frame)
+        if host is None:
+            return
+        text: str | None = None
+        for client in self._clients:
+            if not client.wants(host):
+                continue
+            text = text if text is not None else frame.decode()
+            if not client.offer(text) and self._metrics is not None:
+                self._metrics.frames_dropped()
+        self.frames_dispatched += 1

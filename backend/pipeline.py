@@ -1,0 +1,129 @@
+"""Where every accepted batch goes: the PostgreSQL writer queue, the Redis recent window and the
+live channel. PostgreSQL is the record; Redis being away only costs the live view some samples."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Protocol
+
+from redis.exceptions import RedisError
+
+from backend.model import IngestBatch
+from backend.self_metrics import BackendMetrics
+
+log = logging.getLogger(__name__)
+
+
+class BatchQueue(Protocol):
+    def enqueue(self, batch: IngestBatch) -> None:
+        """Queue for PostgreSQL; raises Overloaded when full."""
+
+
+class RecentStore(Protocol):
+    async def add(self, batch: IngestBatch) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, batch: IngestBatch) -> None: ...
+
+
+class RedisGate:
+    """After a Redis failure, skip Redis for `pause` seconds so ingest doesn't wait on a dead
+    server for every request; then try again (the client reconnects by itself)."""
+
+    def __init__(self, pause: float = 1.0) -> None:
+        self._pause = pause
+        self._closed_until = 0.0
+        self.down = False
+
+    def is_open(self, now: float) -> bool:
+        return now >= self._closed_until
+
+    def failed(self, now: float) -> None:
+        self._closed_until = now + self._pause
+        self.down = True
+
+    def succeeded(self) -> bool:
+        """True when this success ends an outage."""
+        recovered, self.down = self.down, False
+        return recovered
+
+
+class IngestPipeline:
+    """Concurrent requests share Redis round trips: while one window update + publish is in
+    flight, newer batches wait and then go together in the next one (one round each for window
+    and live, however many requests). Under load that is most of the per-request Redis cost."""
+
+    def __init__(
+        self,
+        writer: BatchQueue,
+        window: RecentStore,
+        publisher: Publisher,
+        metrics: BackendMetrics,
+        *,
+        redis_retry_pause: float = 1.0,
+        max_waiting_batches: int = 10_000,
+    ) -> None:
+        self._writer = writer
+        self._window = window
+        self._publisher = publisher
+        self._metrics = metrics
+        self._gate = RedisGate(redis_retry_pause)
+        self._max_waiting = max_waiting_batches
+        self._waiting: list[tuple[IngestBatch, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.redis_skipped_batches = 0
+
+    async def accept(self, batch: IngestBatch) -> None:
+        """Queue for PostgreSQL (raises Overloaded), then update the window and publish live."""
+        self._writer.enqueue(batch)
+        self._metrics.ingest_request(batch.protocol)
+        if not self._gate.is_open(time.monotonic()) or len(self._waiting) >= self._max_waiting:
+            self.redis_skipped_batches += 1
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((batch, done))
+        if self._flusher is None or self._flusher.done():
+            # Its own task: a cancelled request must not strand the batches waiting behind it.
+            self._flusher = asyncio.create_task(self._flush_waiting(), name="redis-flush")
+        await done
+
+    async def _flush_waiting(self) -> None:
+        while self._waiting:
+            items, self._waiting = self._waiting, []
+            try:
+                await self._to_redis(merge([batch for batch, _ in items]), len(items))
+            finally:
+                for _, done in items:
+                    if not done.done():
+                        done.set_result(None)
+
+    async def _to_redis(self, batch: IngestBatch, batches: int) -> None:
+        if not self._gate.is_open(time.monotonic()):
+            self.redis_skipped_batches += batches
+            return
+        try:
+            await self._window.add(batch)
+            await self._publisher.publish(batch)
+        except (TimeoutError, RedisError, OSError) as exc:
+            if not self._gate.down:
+                log.warning("Redis unavailable (%s): recent window and live view paused", exc)
+            self._gate.failed(time.monotonic())
+            self._metrics.redis_error("ingest")
+            self.redis_skipped_batches += batches
+        else:
+            if self._gate.succeeded():
+                log.info("Redis is back: recent window and live view resumed")
+
+
+def merge(batches: list[IngestBatch]) -> IngestBatch:
+    """One batch holding every sample and snapshot of `batches`, in order."""
+    if len(batches) == 1:
+        return batches[0]
+    return IngestBatch(
+        protocol=batches[0].protocol,
+        samples=[s for b in batches for s in b.samples],
+        process_snapshots=[p for b in batches for p in b.process_snapshots],
+    )

@@ -1,0 +1,1 @@
+"""Protobuf messages HostPulse needs that no maintained PyPI package ships (Prometheus' prompb)."""

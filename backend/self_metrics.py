@@ -1,0 +1,173 @@
+"""The backend's own Prometheus metrics, on a registry per app (never the global one)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.openmetrics import exposition as openmetrics
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Ingest requests take ~1 ms; history queries up to ~100 ms; anything beyond 5 s is an outage.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class WriterStats(Protocol):
+    @property
+    def queue_depth(self) -> int: ...
+    @property
+    def lag_seconds(self) -> float: ...
+    @property
+    def written_samples(self) -> int: ...
+    @property
+    def failed_attempts(self) -> int: ...
+
+
+class _WriterCollector:
+    """Reads the writer's counters at scrape time, so nothing has to push them."""
+
+    def __init__(self, writer: WriterStats) -> None:
+        self._writer = writer
+
+    def collect(self) -> Iterable[Metric]:
+        w = self._writer
+        yield GaugeMetricFamily(
+            "hostpulse_writer_queue_samples",
+            "Samples waiting in the PostgreSQL writer queue.",
+            value=w.queue_depth,
+        )
+        yield GaugeMetricFamily(
+            "hostpulse_writer_lag_seconds",
+            "Age of the oldest sample waiting in the writer queue.",
+            value=w.lag_seconds,
+        )
+        yield CounterMetricFamily(
+            "hostpulse_writer_written_samples",
+            "Samples written to PostgreSQL.",
+            value=w.written_samples,
+        )
+        yield CounterMetricFamily(
+            "hostpulse_writer_failed_attempts",
+            "Write attempts that failed and will be retried.",
+            value=w.failed_attempts,
+        )
+
+
+class BackendMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self._samples = Counter(
+            "hostpulse_ingest_samples",
+            "Samples accepted, by ingest protocol.",
+            ["protocol"],
+            registry=r,
+        )
+        self._batches = Counter(
+            "hostpulse_ingest_requests",
+            "Ingest requests accepted, by protocol.",
+            ["protocol"],
+            registry=r,
+        )
+        self._rejected = Counter(
+            "hostpulse_ingest_rejected",
+            "Ingest requests refused, by protocol and reason.",
+            ["protocol", "reason"],
+            registry=r,
+        )
+        self.request_duration = Histogram(
+            "http_server_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["http_request_method", "http_route", "http_response_status_code"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._live_clients = Gauge(
+            "hostpulse_live_clients", "WebSocket clients connected to /ws.", registry=r
+        )
+        self._dropped_frames = Counter(
+            "hostpulse_live_dropped_frames",
+            "Live frames skipped because a WebSocket client was too slow.",
+            registry=r,
+        )
+        self._slow_clients_closed = Counter(
+            "hostpulse_live_slow_clients_closed",
+            "WebSocket clients closed for staying too far behind.",
+            registry=r,
+        )
+        self._redis_errors = Counter(
+            "hostpulse_redis_errors",
+            "Redis operations that failed (recent window, live publish, subscription).",
+            ["operation"],
+            registry=r,
+        )
+
+    # Called by ingest routes (INGEST) and the pipeline.
+    def ingest_samples(self, protocol: str, n: int) -> None:
+        self._samples.labels(protocol=protocol).inc(n)
+
+    def ingest_request(self, protocol: str) -> None:
+        self._batches.labels(protocol=protocol).inc()
+
+    def ingest_rejected(self, protocol: str, reason: str) -> None:
+        self._rejected.labels(protocol=protocol, reason=reason).inc()
+
+    def redis_error(self, operation: str) -> None:
+        self._redis_errors.labels(operation=operation).inc()
+
+    def frames_dropped(self, n: int = 1) -> None:
+        self._dropped_frames.inc(n)
+
+    def slow_client_closed(self) -> None:
+        self._slow_clients_closed.inc()
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.request_duration.labels(method, route, str(status)).observe(seconds)
+
+    def watch_writer(self, writer: WriterStats) -> None:
+        self.registry.register(_WriterCollector(writer))
+
+    def watch_live_clients(self, count: Callable[[], int]) -> None:
+        self._live_clients.set_function(count)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The registry rendered as OpenMetrics when asked by Accept, else text format 0.0.4."""
+        if accept and "application/openmetrics-text" in accept:
+            body: bytes = openmetrics.generate_latest(self.registry)  # type: ignore[no-untyped-call]
+            return body, openmetrics.CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+class RequestMetricsMiddleware:
+    """Times every HTTP request into `http_server_request_duration_seconds`, labelled by the
+    route template (`/api/hosts`), never the raw path, so label values stay bounded."""
+
+    def __init__(self, app: ASGIApp, metrics: BackendMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_and_record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record_status)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                scope["method"], template, status, time.perf_counter() - started
+            )

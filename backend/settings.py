@@ -1,0 +1,136 @@
+"""The backend's settings: defaults < YAML/JSON file < environment (`HOSTPULSE_*`, `DATABASE_URL`,
+`REDIS_URL`) < command-line flags. Secrets have no defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import field_validator as _field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from exporter.config import ConfigError, Duration, describe_validation_error, read_config_file
+
+__all__ = ["BackendSettings", "ConfigError", "ScrapeTarget", "load_settings"]
+
+MIB = 1024 * 1024
+
+
+class ScrapeTarget(BaseModel):
+    """A Prometheus-format endpoint the backend scrapes; `host` defaults to the URL's host:port."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str
+    interval: Duration = 15.0
+    timeout: Duration = 10.0
+    host: str | None = None
+
+    @_field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+
+class BackendSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HOSTPULSE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+        populate_by_name=True,
+    )
+
+    # Required, no default: it usually carries a password (hence kept out of repr()).
+    database_url: str = Field(
+        validation_alias=AliasChoices("HOSTPULSE_DATABASE_URL", "DATABASE_URL", "database_url"),
+        repr=False,
+    )
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias=AliasChoices("HOSTPULSE_REDIS_URL", "REDIS_URL", "redis_url"),
+        repr=False,
+    )
+    redis_prefix: str = Field(default="hostpulse:", min_length=1, max_length=100)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # One log line per request costs more than some requests; off unless asked for.
+    access_log: bool = False
+    recent_window: Duration = 300.0
+    # A host whose last sample is older than this is shown as `stale`.
+    host_stale_after: Duration = 30.0
+    bootstrap_agent_token: SecretStr | None = None
+    max_body_bytes: int = Field(default=10 * MIB, ge=1024)
+    scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
+    writer_queue_max_samples: int = Field(default=200_000, ge=1)
+    writer_batch_samples: int = Field(default=5_000, ge=1)
+    writer_flush_interval: Duration = 0.2
+    shutdown_timeout: Duration = 10.0
+    partition_maintenance_interval: Duration = 3600.0
+    # Frames waiting per WebSocket client; a client further behind skips frames.
+    live_client_queue: int = Field(default=64, ge=1, le=10_000)
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @_field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        if not value.startswith(("postgres://", "postgresql://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @_field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must be a redis://, rediss:// or unix:// URL")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Flags arrive as init kwargs; the file's values are injected by `load_settings`.
+        file_values = _FILE_VALUES.get(settings_cls, {})
+        return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
+
+
+_ALIASED = {"HOSTPULSE_DATABASE_URL": "database_url", "HOSTPULSE_REDIS_URL": "redis_url"}
+
+# Set only for the duration of one `load_settings` call.
+_FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
+
+
+def load_settings(
+    path: Path | None = None, overrides: dict[str, Any] | None = None
+) -> BackendSettings:
+    """The effective settings; ConfigError with one line naming the field on any problem."""
+    file_values = read_config_file(path) if path is not None else {}
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _FILE_VALUES[BackendSettings] = file_values
+    try:
+        return BackendSettings(**flags)
+    except ValidationError as exc:
+        line = describe_validation_error(exc, source="settings")
+        # Errors on aliased fields carry the first alias; name the field and its env vars instead.
+        for env_name, field in _ALIASED.items():
+            line = line.replace(
+                f": {env_name}:", f": {field} (or env {env_name.removeprefix('HOSTPULSE_')}):"
+            )
+        raise ConfigError(line) from exc
+    finally:
+        _FILE_VALUES.pop(BackendSettings, None)

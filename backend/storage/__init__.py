@@ -1,0 +1,1 @@
+"""PostgreSQL and Redis storage: migrations, batching writer, rollups, history, recent window."""

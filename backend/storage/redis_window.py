@@ -1,0 +1,132 @@
+"""The recent window in Redis: per host, a sorted set of compact JSON frames scored by time.
+
+One ZRANGE returns a host's whole window; every add trims frames older than the window and
+refreshes key TTLs, so a host that goes away simply expires.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+import orjson
+import redis.asyncio as aioredis
+
+from backend.model import IngestBatch, ProcessSnapshot, Sample
+
+DEFAULT_HOST_RETENTION_SECONDS = 7 * 86_400
+_TTL_SLACK_MS = 60_000  # keys outlive the window a little, so a late read still finds them
+
+
+@dataclass(frozen=True, slots=True)
+class RecentData:
+    host: str
+    samples: list[Sample]  # in time order
+    process_snapshots: list[ProcessSnapshot]  # in time order
+
+
+def _wall_clock_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def encode_frame(samples: list[Sample], snapshots: list[ProcessSnapshot]) -> bytes:
+    """One host's part of a batch as compact JSON: {"s": [[name, labels, t, v]...], "p": [...]}."""
+    frame: dict[str, Any] = {"s": [[s.name, _plain(s.labels), s.time_ms, s.value] for s in samples]}
+    if snapshots:
+        frame["p"] = [[p.time_ms, list(p.processes)] for p in snapshots]
+    return orjson.dumps(frame)
+
+
+def decode_frames(host: str, frames: list[bytes | str], since_ms: int) -> RecentData:
+    """Samples and snapshots of `frames` at or after `since_ms`, each list in time order."""
+    samples: list[Sample] = []
+    snapshots: list[ProcessSnapshot] = []
+    for raw in frames:
+        frame = orjson.loads(raw)
+        for name, labels, time_ms, value in frame.get("s", ()):
+            if time_ms >= since_ms:
+                # orjson writes NaN and infinities as null; they only come from scrapes' edge cases.
+                value = math.nan if value is None else value
+                samples.append(Sample(host, name, labels, time_ms, value))
+        for time_ms, processes in frame.get("p", ()):
+            if time_ms >= since_ms:
+                snapshots.append(ProcessSnapshot(host, time_ms, processes))
+    samples.sort(key=lambda s: s.time_ms)
+    snapshots.sort(key=lambda p: p.time_ms)
+    return RecentData(host, samples, snapshots)
+
+
+class RecentWindow:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        window_seconds: float,
+        host_retention_seconds: float = DEFAULT_HOST_RETENTION_SECONDS,
+        clock_ms: Callable[[], int] = _wall_clock_ms,
+    ) -> None:
+        if not window_seconds > 0:
+            raise ValueError(f"window_seconds must be > 0, got {window_seconds!r}")
+        self._redis = redis
+        self._prefix = prefix
+        self._window_ms = int(window_seconds * 1000)
+        self._host_retention_ms = int(host_retention_seconds * 1000)
+        self._clock_ms = clock_ms
+
+    def host_key(self, host: str) -> str:
+        return f"{self._prefix}recent:{host}"
+
+    @property
+    def hosts_key(self) -> str:
+        return f"{self._prefix}hosts"
+
+    async def add(self, batch: IngestBatch) -> None:
+        """Append the batch to each host's window and trim what has aged out, in one round trip."""
+        by_host: dict[str, tuple[list[Sample], list[ProcessSnapshot]]] = defaultdict(
+            lambda: ([], [])
+        )
+        for sample in batch.samples:
+            by_host[sample.host][0].append(sample)
+        for snapshot in batch.process_snapshots:
+            by_host[snapshot.host][1].append(snapshot)
+        if not by_host:
+            return
+        now = self._clock_ms()
+        cutoff = now - self._window_ms
+        pipe = self._redis.pipeline(transaction=False)
+        for host, (samples, snapshots) in by_host.items():
+            newest = max([s.time_ms for s in samples] + [p.time_ms for p in snapshots])
+            key = self.host_key(host)
+            pipe.zadd(key, {encode_frame(samples, snapshots): newest})
+            pipe.zremrangebyscore(key, "-inf", f"({cutoff}")
+            pipe.pexpire(key, self._window_ms + _TTL_SLACK_MS)
+        pipe.zadd(self.hosts_key, dict.fromkeys(by_host, now), gt=True)
+        pipe.zremrangebyscore(self.hosts_key, "-inf", f"({now - self._host_retention_ms}")
+        pipe.pexpire(self.hosts_key, self._host_retention_ms)
+        await pipe.execute()
+
+    async def recent(self, host: str) -> RecentData:
+        """The host's samples and process snapshots of the last window, in time order."""
+        since = self._clock_ms() - self._window_ms
+        frames = await self._redis.zrange(self.host_key(host), since, "+inf", byscore=True)
+        return decode_frames(host, cast(list[bytes | str], frames), since)
+
+    async def hosts(self) -> list[tuple[str, int]]:
+        """(host, last seen in unix ms) for every host seen within the retention, by name."""
+        rows = await self._redis.zrange(self.hosts_key, 0, -1, withscores=True)
+        pairs = cast(list[tuple[bytes | str, float]], rows)
+        hosts = [(_text(member), int(score)) for member, score in pairs]
+        return sorted(hosts)
+
+
+def _plain(labels: Mapping[str, str]) -> dict[str, str]:
+    return labels if type(labels) is dict else dict(labels)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,112 @@
+"""1-minute and 1-hour rollups, recomputed from raw samples for the minutes the writer marked.
+
+The writer only marks touched minutes (one tiny upsert per batch); this job aggregates each
+closed minute once, which costs far less than upserting rollup rows for every sample written.
+Recomputing whole buckets makes the job idempotent: a retry or an overlap never double-counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from backend.storage.postgres import Connection
+
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ROLLUP_LOCK_KEY = 0x486F7374_526F6C6C  # "HostRoll": one rollup job at a time across processes
+
+_MARK_PENDING = """
+INSERT INTO rollup_pending (minute) SELECT unnest($1::timestamptz[]) ORDER BY 1
+ON CONFLICT (minute) DO UPDATE SET version = rollup_pending.version + 1
+"""
+_RECOMPUTE_MINUTE = """
+INSERT INTO rollup_1m AS r (series_id, bucket, min, max, sum, count)
+SELECT series_id, $1::timestamptz, min(value), max(value), sum(value), count(*)
+FROM samples
+WHERE time >= $1::timestamptz AND time < $1::timestamptz + interval '1 minute'
+GROUP BY series_id
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+"""
+_RECOMPUTE_HOUR = """
+INSERT INTO rollup_1h AS r (series_id, bucket, min, max, sum, count)
+SELECT series_id, $1::timestamptz, min(min), max(max), sum(sum), sum(count)
+FROM rollup_1m
+WHERE bucket >= $1::timestamptz AND bucket < $1::timestamptz + interval '1 hour'
+GROUP BY series_id
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+"""
+
+
+def ms_to_datetime(time_ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=time_ms)
+
+
+def datetime_to_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def minutes_of(times_ms: Iterable[int]) -> list[datetime]:
+    """The distinct 1-minute buckets the times fall in, in order."""
+    return [ms_to_datetime(m) for m in sorted({t - t % MINUTE_MS for t in times_ms})]
+
+
+def hours_of(minutes: Iterable[datetime]) -> list[datetime]:
+    return sorted({m.replace(minute=0, second=0, microsecond=0) for m in minutes})
+
+
+async def mark_pending(conn: Connection, minutes: list[datetime]) -> None:
+    """Inside the writer's transaction: these minutes' rollups need recomputing."""
+    if minutes:
+        await conn.execute(_MARK_PENDING, minutes)
+
+
+async def refresh_rollups(
+    conn: Connection, *, closed_before_ms: int | None, max_minutes: int = 60
+) -> int:
+    """Recompute pending minutes (only those ending by `closed_before_ms`, or all when None).
+
+    Returns how many minutes were recomputed; 0 also when another process holds the job's lock.
+    """
+    async with conn.transaction():
+        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _ROLLUP_LOCK_KEY):
+            return 0
+        cutoff = ms_to_datetime(closed_before_ms) if closed_before_ms is not None else None
+        pending = await conn.fetch(
+            """
+            SELECT minute, version FROM rollup_pending
+            WHERE $1::timestamptz IS NULL OR minute + interval '1 minute' <= $1::timestamptz
+            ORDER BY minute LIMIT $2
+            """,
+            cutoff,
+            max_minutes,
+        )
+        if not pending:
+            return 0
+        minutes = [row["minute"] for row in pending]
+        for minute in minutes:
+            await conn.execute(_RECOMPUTE_MINUTE, minute)
+        for hour in hours_of(minutes):
+            await conn.execute(_RECOMPUTE_HOUR, hour)
+        # Keep any mark a writer bumped meanwhile: its batch may be missing from the recompute.
+        await conn.execute(
+            """
+            DELETE FROM rollup_pending p
+            USING unnest($1::timestamptz[], $2::bigint[]) AS done(minute, version)
+            WHERE p.minute = done.minute AND p.version = done.version
+            """,
+            minutes,
+            [row["version"] for row in pending],
+        )
+        return len(pending)
+
+
+async def refresh_all_rollups(conn: Connection, *, closed_before_ms: int | None = None) -> int:
+    """Run `refresh_rollups` until nothing (eligible) is pending; returns the minutes recomputed."""
+    total = 0
+    while (done := await refresh_rollups(conn, closed_before_ms=closed_before_ms)) > 0:
+        total += done
+    return total

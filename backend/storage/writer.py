@@ -1,0 +1,293 @@
+"""SampleWriter: a bounded in-memory queue drained by one background task that COPYs batches.
+
+A failed write (connection lost, PostgreSQL restarting) is retried with backoff, never dropped;
+meanwhile the queue fills and `enqueue` raises Overloaded, which ingest answers with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from datetime import date, timedelta
+
+import asyncpg
+import orjson
+
+from backend.model import IngestBatch, Overloaded
+from backend.storage.postgres import Connection
+from backend.storage.rollups import refresh_all_rollups
+from backend.storage.series_ids import (
+    InvalidSample,
+    SeriesIds,
+    SeriesKey,
+    check_storable,
+    series_key,
+)
+from backend.storage.write_batch import PendingItem, build_records, commit_batch, encode_snapshot
+
+log = logging.getLogger(__name__)
+_DAY_MS = 86_400_000
+# Errors that retrying cannot fix: the batch is split and the offending ingest batch dropped.
+_POISON_ERRORS = (
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,
+    UnicodeError,
+    orjson.JSONEncodeError,
+)
+
+
+class SampleWriter:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        max_queue_samples: int = 200_000,
+        batch_samples: int = 5_000,
+        flush_interval: float = 0.2,
+        retry_initial_seconds: float = 0.1,
+        retry_max_seconds: float = 5.0,
+        rollup_interval: float = 5.0,
+    ) -> None:
+        if max_queue_samples < 1 or batch_samples < 1:
+            raise ValueError("max_queue_samples and batch_samples must be at least 1")
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
+        self._pool = pool
+        self._max_queue = max_queue_samples
+        self._batch = batch_samples
+        self._flush_interval = flush_interval
+        self._retry_initial = retry_initial_seconds
+        self._retry_max = retry_max_seconds
+        self._queue: deque[PendingItem] = deque()
+        self._queued = 0  # rows + snapshots waiting in _queue
+        self._inflight: list[PendingItem] = []
+        self._inflight_size = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._rollup_task: asyncio.Task[None] | None = None
+        self._rollup_interval = rollup_interval
+        # Keys that passed validation, mapped to themselves: queued samples share these objects.
+        self._validated: dict[SeriesKey, SeriesKey] = {}
+        self._stopping = False
+        self._series = SeriesIds()
+        self._known_days: set[int] = set()
+        self._writer_id = uuid.uuid4()
+        self._batch_seq = 0
+        self._retry_delay = 0.0  # > 0 while the current batch is being retried
+        self._throughput = 50_000.0  # samples/s, smoothed; only used to suggest Retry-After
+        self.written_samples = 0
+        self.failed_attempts = 0
+        self.dropped_samples = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return self._queued + self._inflight_size
+
+    @property
+    def lag_seconds(self) -> float:
+        oldest = self._inflight[0] if self._inflight else (self._queue[0] if self._queue else None)
+        return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest.enqueued_at)
+
+    def enqueue(self, batch: IngestBatch) -> None:
+        """Queue a batch for PostgreSQL; raises Overloaded when full, InvalidSample if bad."""
+        if self._stopping:
+            raise RuntimeError("the sample writer is stopped")
+        size = len(batch.samples) + len(batch.process_snapshots)
+        if size == 0:
+            return
+        depth = self.queue_depth
+        # A batch larger than the whole queue is still accepted into an empty queue.
+        if depth > 0 and depth + size > self._max_queue:
+            raise Overloaded(self._suggest_retry_after(depth))
+        canonical = self._validated
+        keys: list[SeriesKey] = []
+        times: list[int] = []
+        values: list[float] = []
+        new_keys: list[SeriesKey] = []
+        try:
+            for sample in batch.samples:
+                key = series_key(sample)
+                shared = canonical.get(key)
+                if shared is None:
+                    check_storable(sample)
+                    new_keys.append(key)
+                    shared = key
+                keys.append(shared)
+                times.append(sample.time_ms)
+                values.append(float(sample.value))
+        except (TypeError, ValueError) as error:
+            if isinstance(error, InvalidSample):
+                raise
+            raise InvalidSample(f"sample is not storable (value or labels): {error}") from error
+        if new_keys:  # only once every sample passed: a rejected batch vouches for nothing
+            if len(canonical) > 1_000_000:
+                canonical.clear()
+            canonical.update(zip(new_keys, new_keys, strict=True))
+        snapshots = [encode_snapshot(snapshot) for snapshot in batch.process_snapshots]
+        was_empty = not self._queue
+        self._queue.append(PendingItem(keys, times, values, snapshots, time.monotonic()))
+        self._queued += size
+        if was_empty or self._queued >= self._batch:
+            self._wake.set()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="hostpulse-sample-writer")
+            self._rollup_task = asyncio.create_task(self._roll_up(), name="hostpulse-rollups")
+
+    async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - the shared contract
+        """Write everything queued (waiting at most `timeout` seconds), then end the task."""
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        rollup_task, self._rollup_task = self._rollup_task, None
+        if rollup_task is not None:
+            rollup_task.cancel()
+            await asyncio.gather(rollup_task, return_exceptions=True)
+        if task is None:
+            return
+        deadline = time.monotonic() + timeout
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout)
+        except TimeoutError:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            log.error(
+                "sample writer stopped with samples unwritten",
+                extra={"fields": {"unwritten": self.queue_depth, "timeout": timeout}},
+            )
+            return
+        # Bring rollups up to date with everything written, including the current minute.
+        try:
+            async with asyncio.timeout(max(0.1, deadline - time.monotonic())):
+                await self._refresh_rollups(closed_before_ms=None)
+        except Exception as error:  # the marks stay; the next process's job picks them up
+            log.warning("rollup refresh at stop failed", extra={"fields": {"error": repr(error)}})
+
+    async def _roll_up(self) -> None:
+        """Every `rollup_interval`, recompute the rollups of minutes that have ended."""
+        while True:
+            await asyncio.sleep(self._rollup_interval)
+            # A few seconds' grace lets reports stamped just before a minute ended arrive.
+            closed_before = int(time.time() * 1000) - 5_000
+            try:
+                await self._refresh_rollups(closed_before_ms=closed_before)
+            except Exception as error:  # PostgreSQL away: the marks wait for the next round
+                log.warning("rollup refresh failed", extra={"fields": {"error": repr(error)}})
+
+    async def _refresh_rollups(self, *, closed_before_ms: int | None) -> None:
+        async with self._pool.acquire() as conn:
+            await refresh_all_rollups(conn, closed_before_ms=closed_before_ms)
+
+    def _suggest_retry_after(self, depth: int) -> int:
+        if self._retry_delay > 0:
+            return max(1, math.ceil(self._retry_delay))
+        return min(60, max(1, math.ceil(depth / self._throughput)))
+
+    async def _run(self) -> None:
+        while True:
+            if not self._queue:
+                if self._stopping:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            wait = self._queue[0].enqueued_at + self._flush_interval - time.monotonic()
+            if self._queued < self._batch and wait > 0 and not self._stopping:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                continue
+            self._inflight = self._take()
+            self._inflight_size = sum(item.size for item in self._inflight)
+            try:
+                await self._write_with_retry(self._inflight)
+            finally:
+                self._inflight = []
+                self._inflight_size = 0
+
+    def _take(self) -> list[PendingItem]:
+        items: list[PendingItem] = []
+        taken = 0
+        while self._queue and taken < self._batch:
+            item = self._queue.popleft()
+            items.append(item)
+            taken += item.size
+        self._queued -= taken
+        return items
+
+    async def _write_with_retry(self, items: list[PendingItem]) -> None:
+        self._batch_seq += 1
+        seq = self._batch_seq
+        delay = self._retry_initial
+        retrying = False
+        while True:
+            started = time.monotonic()
+            try:
+                await self._write_once(items, seq, check_progress=retrying)
+                break
+            except _POISON_ERRORS as error:
+                await self._isolate_poison(items, error)
+                return
+            except Exception as error:  # anything else is worth retrying: nothing is dropped
+                self.failed_attempts += 1
+                self._known_days.clear()  # a partition may have been dropped meanwhile
+                retrying = True
+                self._retry_delay = delay
+                log.warning(
+                    "sample write failed; retrying",
+                    extra={"fields": {"error": repr(error), "retry_in": delay, "batch": seq}},
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._retry_max)
+        self._retry_delay = 0.0
+        written = sum(len(item.keys) for item in items)
+        self.written_samples += written
+        elapsed = max(time.monotonic() - started, 1e-3)
+        self._throughput = 0.8 * self._throughput + 0.2 * max(written / elapsed, 1_000.0)
+
+    async def _isolate_poison(self, items: list[PendingItem], error: BaseException) -> None:
+        if len(items) > 1:
+            for item in items:
+                await self._write_with_retry([item])
+            return
+        dropped = items[0].size
+        self.dropped_samples += dropped
+        log.error(
+            "dropping an ingest batch PostgreSQL rejects as data",
+            extra={"fields": {"error": repr(error), "samples": dropped}},
+        )
+
+    async def _write_once(
+        self, items: list[PendingItem], seq: int, *, check_progress: bool
+    ) -> None:
+        rows = build_records(items, self._series.ids.get)
+        async with self._pool.acquire() as conn:
+            if rows.unresolved:
+                await self._series.resolve(conn, (key for _, key in rows.unresolved))
+                rows.fill_series_ids(self._series.ids)
+            await self._ensure_partitions(conn, {t // _DAY_MS for t in rows.times})
+            await commit_batch(
+                conn,
+                rows,
+                [snap for item in items for snap in item.snapshots],
+                writer_id=self._writer_id,
+                seq=seq,
+                check_progress=check_progress,
+            )
+
+    async def _ensure_partitions(self, conn: Connection, days: set[int]) -> None:
+        for day in sorted(days - self._known_days):
+            await conn.execute(
+                "SELECT hostpulse_ensure_samples_partition($1::date)",
+                date(1970, 1, 1) + timedelta(days=day),
+            )
+            self._known_days.add(day)
+
+
+__all__ = ["InvalidSample", "SampleWriter"]

@@ -1,0 +1,525 @@
+"""HostPulse backend benchmark: one command, one uvicorn worker, a throw-away database.
+
+    .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--ws-clients 200]
+
+Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
+top-5 processes) with p50/p99 latency and a lost-sample check; raw asyncpg COPY rows/s of the same
+rows and the ratio; WebSocket delivery latency from "POST accepted" to client receipt with N
+clients; 30-day vs 1-hour history query latency. Load generators run in separate processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+
+ADMIN_DSN = os.environ.get("HOSTPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HOSTPULSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+TOKEN = "hp_bench-token"
+HIST_HOST, HIST_METRIC = "hist-1", "system_cpu_utilization_ratio"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def say(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+# --- the agent's report -------------------------------------------------------------------------
+
+
+def _each(key: str, values: list[str], **fixed: str) -> list[dict[str, str]]:
+    return [{**{k.replace("_", "."): v for k, v in fixed.items()}, key: v} for v in values]
+
+
+_PROCS = [(str(1000 + rank), f"proc-{rank}") for rank in range(1, 6)]
+_PER_PROC = [{"process.pid": pid, "process.executable.name": name} for pid, name in _PROCS]
+_RW, _RT, _CORES = ["read", "write"], ["receive", "transmit"], [str(c) for c in range(16)]
+_NONE: list[dict[str, str]] = [{}]
+# (OTel name, unit, kind, one attribute set per point): 60 samples, like a 16-core host's report.
+# fmt: off
+_METRICS: list[tuple[str, str, str, list[dict[str, str]]]] = [
+    ("system.cpu.utilization", "1", "gauge", _each("cpu.logical_number", _CORES)),
+    ("system.cpu.logical.count", "{cpu}", "gauge", [{}]),
+    ("system.memory.usage", "By", "updowncounter",
+     _each("system.memory.state", ["used", "free", "buffers", "cached"])),
+    ("system.memory.utilization", "1", "gauge", [{}]),
+    ("system.memory.limit", "By", "updowncounter", [{}]),
+    ("system.paging.usage", "By", "updowncounter", _each("system.paging.state", ["used", "free"])),
+    ("system.disk.io", "By", "counter", _each("disk.io.direction", _RW, system_device="sda")),
+    ("system.disk.operations", "{operation}", "counter",
+     _each("disk.io.direction", _RW, system_device="sda")),
+    ("system.network.io", "By", "counter",
+     _each("network.io.direction", _RT, network_interface_name="eth0")),
+    ("system.network.packet.count", "{packet}", "counter",
+     _each("network.io.direction", _RT, network_interface_name="eth0")),
+    ("system.process.count", "{process}", "updowncounter",
+     _each("process.state", ["running", "sleeping", "blocked"])),
+    ("system.uptime", "s", "gauge", [{}]),
+    *[(f"system.linux.cpu.load_{m}", "{thread}", "gauge", _NONE) for m in ("1m", "5m", "15m")],
+    ("process.cpu.utilization", "1", "gauge", _PER_PROC),
+    ("process.memory.usage", "By", "updowncounter", _PER_PROC),
+    ("process.memory.virtual", "By", "updowncounter", _PER_PROC),
+    ("process.thread.count", "{thread}", "updowncounter", _PER_PROC),
+]
+# fmt: on
+
+
+def report_body(host: str, instance: str, seq: int, time_ms: int) -> bytes:
+    """One agent batch (schema v1): a 16-core host with its top-5 processes."""
+    ts = datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = float(seq % 100)
+    metrics = [
+        {
+            "name": n,
+            "unit": u,
+            "type": k,
+            "points": [{"attributes": a, "value": value} for a in attrs],
+        }
+        for n, u, k, attrs in _METRICS
+    ]
+    procs = _PROCS
+    processes = [
+        {
+            "rank": r,
+            "pid": int(p),
+            "name": n,
+            "cpu_utilization": 0.05,
+            "memory_rss_bytes": 10**8,
+            "memory_virtual_bytes": 10**9,
+            "threads": 8,
+            "disk_read_bytes": 0,
+            "disk_write_bytes": 0,
+            "open_fds": 20,
+        }
+        for r, (p, n) in enumerate(procs, start=1)
+    ]
+    doc = {
+        "schema_version": 1,
+        "agent": {"name": "hostpulse-exporter", "version": "bench", "instance_id": instance},
+        "reports": [
+            {
+                "seq": seq,
+                "timestamp": ts,
+                "host": {"name": host, "id": host},
+                "metrics": metrics,
+                "processes": processes,
+                "collectors": [{"name": "cpu", "duration_seconds": 0.001, "success": True}],
+            }
+        ],
+    }
+    return orjson.dumps(doc)
+
+
+# --- load generator (a separate process) --------------------------------------------------------
+
+
+async def _post(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], port: int, body: bytes
+) -> int:
+    reader, writer = conn
+    head = (
+        f"POST /ingest/metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    status_line = await reader.readline()
+    length = 0
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def loadgen(
+    port: int, rate: float, seconds: float, *, hosts: int = 50, max_conns: int = 64
+) -> dict[str, Any]:
+    """Open loop: report i is due at t0 + i/rate; latency counts from when it was due."""
+    idle: list[Any] = []
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    total = int(rate * seconds)
+    seqs = [0] * hosts
+    tasks = set()
+
+    async def one(i: int, due: float) -> None:
+        host = i % hosts
+        seqs[host] += 1
+        body = report_body(
+            f"bench-{host}", f"{port}-{rate}-{host}", seqs[host], int(time.time() * 1000)
+        )
+        conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+        status = await _post(conn, port, body)
+        latencies.append(time.perf_counter() - due)
+        statuses[str(status)] = statuses.get(str(status), 0) + 1
+        idle.append(conn)
+
+    gate = asyncio.Semaphore(max_conns)
+
+    async def limited(i: int, due: float) -> None:
+        async with gate:
+            await one(i, due)
+
+    t0 = time.perf_counter() + 0.2
+    for i in range(total):
+        due = t0 + i / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(limited(i, due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - t0
+    for _, writer in idle:
+        writer.close()
+    return {
+        "sent": total,
+        "elapsed": elapsed,
+        "statuses": statuses,
+        "p50": pct(latencies, 0.5),
+        "p99": pct(latencies, 0.99),
+    }
+
+
+async def ws_clients(url: str, clients: int, seconds: float) -> dict[str, Any]:
+    """`clients` WebSocket clients subscribed to every host; delay from accepted_ms to receipt."""
+    from websockets.asyncio.client import connect
+
+    delays: list[float] = []
+    conns = [await connect(url, max_queue=None) for _ in range(clients)]
+    for ws in conns:
+        await ws.send('{"type":"subscribe","hosts":"*"}')
+        await ws.recv()
+    print("ready", flush=True)
+
+    async def read(ws: Any) -> None:
+        while True:
+            text = await ws.recv()
+            received_ms = time.time() * 1000
+            # Only the head is parsed: a full JSON parse per client would load this process.
+            frame = orjson.loads(text[: text.index(',"samples"')] + "}")
+            if frame.get("type") == "samples":
+                delays.append(received_ms - frame["accepted_ms"])
+
+    readers = [asyncio.create_task(read(ws)) for ws in conns]
+    await asyncio.sleep(seconds)
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    for ws in conns:
+        await ws.close()
+    return {"delays_ms": delays}
+
+
+# --- the orchestrating process ------------------------------------------------------------------
+
+
+def child(*args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE)
+
+
+async def wait_ready(base: str, within: float = 60) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=base) as client:
+        while time.monotonic() < deadline:
+            try:
+                if (await client.get("/readyz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.2)
+    raise SystemExit("backend did not become ready")
+
+
+async def writer_drained(base: str, within: float = 120) -> float:
+    """Samples the writer has written, once its queue is empty (-1 if it never empties)."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=base) as client:
+        while time.monotonic() < deadline:
+            text = (await client.get("/metrics")).text
+            values = {
+                line.split()[0]: float(line.split()[1])
+                for line in text.splitlines()
+                if line and line[0] != "#"
+            }
+            if values.get("hostpulse_writer_queue_samples", 1) == 0:
+                return values.get("hostpulse_writer_written_samples_total", 0)
+            await asyncio.sleep(0.2)
+    return -1
+
+
+async def copy_same_rows(dsn: str, n_rows: int) -> float:
+    """Raw asyncpg COPY of (series_id, time, value) rows like ingest's, into a same-shaped table."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        ids = [r["id"] for r in await conn.fetch("SELECT id FROM series WHERE host LIKE 'bench-%'")]
+        await conn.execute(
+            "CREATE TABLE bench_copy (series_id bigint NOT NULL, time timestamptz NOT NULL,"
+            " value double precision NOT NULL)"
+        )
+        await conn.execute("CREATE INDEX ON bench_copy (series_id, time)")
+        now = datetime.now(UTC)
+        rows = [
+            (ids[i % len(ids)], now + timedelta(milliseconds=i), float(i)) for i in range(n_rows)
+        ]
+        started = time.perf_counter()
+        for chunk in range(0, n_rows, 5000):
+            await conn.copy_records_to_table("bench_copy", records=rows[chunk : chunk + 5000])
+        elapsed = time.perf_counter() - started
+        await conn.execute("DROP TABLE bench_copy")
+        return n_rows / elapsed
+    finally:
+        await conn.close()
+
+
+async def seed_history(dsn: str, days: int = 30) -> int:
+    """30 days of 2-second samples for one series, plus the rollups the writer's job would make."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        sid = await conn.fetchval(
+            "INSERT INTO series (metric, host, labels) VALUES ($1, $2, $3::jsonb) RETURNING id",
+            HIST_METRIC,
+            HIST_HOST,
+            '{"cpu_logical_number": "0"}',
+        )
+        end = datetime.now(UTC).replace(microsecond=0)
+        start = end - timedelta(days=days)
+        for d in range(days + 2):
+            await conn.fetchval(
+                "SELECT hostpulse_ensure_samples_partition($1)", (start + timedelta(days=d)).date()
+            )
+        n = days * 86400 // 2
+        rows = [(sid, start + timedelta(seconds=2 * i), (i % 500) / 500) for i in range(n)]
+        for chunk in range(0, n, 50_000):
+            await conn.copy_records_to_table("samples", records=rows[chunk : chunk + 50_000])
+        for table, width, source, cols in (
+            ("rollup_1m", "1 minute", "samples", "min(value), max(value), sum(value), count(*)"),
+            ("rollup_1h", "1 hour", "rollup_1m", "min(min), max(max), sum(sum), sum(count)"),
+        ):
+            t = "time" if source == "samples" else "bucket"
+            await conn.execute(
+                f"INSERT INTO {table} SELECT series_id, date_bin('{width}', {t}, 'epoch'), {cols} "
+                f"FROM {source} WHERE series_id = $1 GROUP BY 1, 2",
+                sid,
+            )
+        await conn.execute("ANALYZE")
+        return n
+    finally:
+        await conn.close()
+
+
+async def history_latency(base: str, span: timedelta, runs: int = 15) -> tuple[float, int]:
+    now = datetime.now(UTC)
+    params = {
+        "host": HIST_HOST,
+        "metric": HIST_METRIC,
+        "from": (now - span).isoformat(),
+        "to": now.isoformat(),
+    }
+    times, points = [], 0
+    async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+        for _ in range(runs):
+            started = time.perf_counter()
+            response = await client.get("/api/metrics/history", params=params)
+            times.append(time.perf_counter() - started)
+            response.raise_for_status()
+            points = sum(len(s["points"]) for s in response.json()["series"])
+    return statistics.median(times), points
+
+
+def load(port: int, pid: int, rate: float, seconds: float) -> tuple[dict[str, Any], float]:
+    """One open-loop run in a load-generator process; its results and backend CPU per report."""
+    cpu_before = cpu_seconds(pid)
+    gen = child("--loadgen", str(port), str(rate), str(seconds))
+    out, _ = gen.communicate()
+    run: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    cpu_ms = (cpu_seconds(pid) - cpu_before) * 1000 / run["sent"]
+    achieved = run["sent"] / run["elapsed"]
+    say(f"  {run['sent']} reports in {run['elapsed']:.1f}s = {achieved:.0f}/s; {run['statuses']}")
+    say(f"  latency p50 {run['p50'] * 1000:.1f} ms, p99 {run['p99'] * 1000:.1f} ms")
+    say(f"  backend CPU {cpu_ms:.2f} ms per report")
+    return run, cpu_ms
+
+
+async def phase_ingest(
+    base: str, port: int, pid: int, dsn: str, args: argparse.Namespace
+) -> dict[str, float]:
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        warmup = await c.post("/ingest/metrics", content=report_body("warm", "warm", 1, now_ms()))
+    per_report = int(warmup.json()["samples"])
+    say(f"ingest: offering {args.rate:.0f} reports/s for {args.seconds:.0f}s, {per_report} samples")
+    run, cpu_ms = load(port, pid, args.rate, args.seconds)
+    ok = run["statuses"].get("200", 0)
+    rate = run["sent"] / run["elapsed"]
+    await writer_drained(base)
+    steady_rate = max(10.0, round(rate * 0.6))
+    say(f"ingest: offering {steady_rate:.0f} reports/s (60% of the above) for 5s")
+    steady, _ = load(port, pid, steady_rate, 5)
+    ok += steady["statuses"].get("200", 0)
+    await writer_drained(base)
+    conn = await asyncpg.connect(dsn)
+    stored = await conn.fetchval("SELECT count(*) FROM samples") - per_report
+    await conn.close()
+    accepted = ok * per_report
+    say(f"  accepted {accepted} samples; rows in PostgreSQL {stored}")
+    copy_rate = await copy_same_rows(dsn, accepted)
+    ingest_rate = rate * per_report
+    say(f"  raw COPY {copy_rate:,.0f} rows/s vs ingest {ingest_rate:,.0f} samples/s")
+    return {
+        "reports_per_s": rate,
+        "ingest_p99_ms": run["p99"] * 1000,
+        "steady_reports_per_s": steady["sent"] / steady["elapsed"],
+        "steady_p99_ms": steady["p99"] * 1000,
+        "cpu_ms_per_report": cpu_ms,
+        "lost_samples": accepted - stored,
+        "copy_rows_per_s": copy_rate,
+        "ingest_vs_copy": ingest_rate / copy_rate,
+    }
+
+
+async def phase_websocket(
+    base: str, port: int, pid: int, clients: int, procs: int = 4
+) -> dict[str, float]:
+    say(f"websocket: {clients} clients ({procs} processes), all hosts, 10 reports/s for 8s")
+    url = f"ws://127.0.0.1:{port}/ws"
+    listeners = [child("--ws", url, str(clients // procs), "10") for _ in range(procs)]
+    for listener in listeners:
+        assert listener.stdout is not None
+        listener.stdout.readline()  # "ready": all its clients subscribed
+    cpu_before = cpu_seconds(pid)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+        for seq in range(1, 81):
+            await c.post("/ingest/metrics", content=report_body("ws-1", "ws-1", seq, now_ms()))
+            await asyncio.sleep(0.1)
+    cpu_us = (cpu_seconds(pid) - cpu_before) * 1e6
+    delays = [
+        d
+        for listener in listeners
+        for d in orjson.loads(listener.communicate()[0].splitlines()[-1])["delays_ms"]
+    ]
+    p50, p99 = pct(delays, 0.5), pct(delays, 0.99)
+    say(f"  backend CPU {cpu_us / max(1, len(delays)):.0f} us per frame delivered (incl. ingest)")
+    say(f"  {len(delays)} frames; delivery p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    return {"ws_frames": len(delays), "ws_p99_ms": p99}
+
+
+async def phase_history(base: str, dsn: str) -> dict[str, float]:
+    say("history: seeding 30 days of 2 s samples (and their rollups) for one series")
+    seeded = await seed_history(dsn)
+    hour, hour_points = await history_latency(base, timedelta(hours=1))
+    month, month_points = await history_latency(base, timedelta(days=30))
+    say(f"  {seeded:,} raw samples; median of 15: 1 h {hour * 1000:.1f} ms ({hour_points} points)")
+    say(f"  30 d {month * 1000:.1f} ms ({month_points} points)")
+    return {"history_1h_ms": hour * 1000, "history_30d_ms": month * 1000, "30d_vs_1h": month / hour}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+TARGETS = {
+    "reports_per_s": ">= 1000",
+    "ingest_p99_ms": "<= 100",
+    "lost_samples": "== 0",
+    "ingest_vs_copy": ">= 0.3",
+    "ws_p99_ms": "<= 50",
+    "history_30d_ms": "<= 100",
+    "30d_vs_1h": "<= 3",
+}
+
+
+async def main(args: argparse.Namespace) -> None:
+    db = f"hp_bench_{uuid.uuid4().hex[:10]}"
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+    prefix, port = f"{db}:", free_port()
+    base = f"http://127.0.0.1:{port}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    say(f"throw-away database {db}; one uvicorn worker on :{port}")
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "HOSTPULSE_REDIS_PREFIX": prefix,
+        "HOSTPULSE_BOOTSTRAP_AGENT_TOKEN": TOKEN,
+        "HOSTPULSE_LOG_LEVEL": "warning",
+    }
+    serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(serve, env=env)  # noqa: ASYNC220 - started once, before any load
+    results: dict[str, float] = {}
+    try:
+        await wait_ready(base)
+        results.update(await phase_ingest(base, port, server.pid, dsn, args))
+        results.update(await phase_websocket(base, port, server.pid, args.ws_clients))
+        results.update(await phase_history(base, dsn))
+    finally:
+        server.terminate()
+        server.wait(30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+        await drop_redis_prefix(prefix)
+        say(f"dropped {db} and the Redis prefix {prefix}")
+    print(f"\nsummary (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    for key, value in results.items():
+        print(f"  {key:18} {value:>12,.2f}  {TARGETS.get(key, '')}")
+
+
+async def drop_redis_prefix(prefix: str) -> None:
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.aclose()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        port_, rate_, seconds_ = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+        print(orjson.dumps(asyncio.run(loadgen(port_, rate_, seconds_))).decode())
+    elif len(sys.argv) > 1 and sys.argv[1] == "--ws":
+        print(
+            orjson.dumps(
+                asyncio.run(ws_clients(sys.argv[2], int(sys.argv[3]), float(sys.argv[4])))
+            ).decode()
+        )
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--rate", type=float, default=1000.0, help="reports/s offered")
+        parser.add_argument("--seconds", type=float, default=10.0)
+        parser.add_argument("--ws-clients", type=int, default=200)
+        asyncio.run(main(parser.parse_args()))

@@ -1,0 +1,165 @@
+"""The whole backend for service tests: real PostgreSQL and Redis, served by uvicorn in-process on
+a free port (so WebSockets are real), plus agent report builders."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from pydantic import SecretStr
+
+from backend.app import create_app
+from backend.settings import BackendSettings
+from tests.conftest import free_port
+
+TOKEN = "hp_service-tests-bootstrap-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def iso(time_ms: int) -> str:
+    seconds, millis = divmod(time_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def agent_report(
+    host: str, *, seq: int = 1, time_ms: int | None = None, cores: int = 2, instance: str = "i-1"
+) -> dict[str, Any]:
+    """One agent batch (schema v1) with per-core CPU utilization and a two-process table."""
+    at = time_ms if time_ms is not None else now_ms()
+    return {
+        "schema_version": 1,
+        "agent": {"name": "hostpulse-exporter", "version": "0.1.0", "instance_id": instance},
+        "reports": [
+            {
+                "seq": seq,
+                "timestamp": iso(at),
+                "host": {"name": host, "id": f"{host}-id"},
+                "metrics": [
+                    {
+                        "name": "system.cpu.utilization",
+                        "unit": "1",
+                        "type": "gauge",
+                        "points": [
+                            {"attributes": {"cpu.logical_number": str(c)}, "value": 0.1 * (c + 1)}
+                            for c in range(cores)
+                        ],
+                    },
+                    {
+                        "name": "system.memory.usage",
+                        "unit": "By",
+                        "type": "updowncounter",
+                        "points": [{"attributes": {"system.memory.state": "used"}, "value": 1e9}],
+                    },
+                ],
+                "processes": [
+                    {
+                        "rank": rank,
+                        "pid": 100 + rank,
+                        "name": f"proc-{rank}",
+                        "cpu_utilization": 0.5 / rank,
+                        "memory_rss_bytes": 1000,
+                        "memory_virtual_bytes": 2000,
+                        "threads": 3,
+                        "disk_read_bytes": None,
+                        "disk_write_bytes": None,
+                        "open_fds": 7,
+                    }
+                    for rank in (1, 2)
+                ],
+                "collectors": [{"name": "cpu", "duration_seconds": 0.001, "success": True}],
+            }
+        ],
+    }
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[bool]], within: float = 15.0, what: str = "condition"
+) -> None:
+    """Poll `check` until it is true; fail naming `what` after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class RunningBackend:
+    app: FastAPI
+    base_url: str
+    client: httpx.AsyncClient
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url.replace("http://", "ws://") + "/ws"
+
+
+def service_settings(
+    database_url: str, redis_url: str, redis_prefix: str, **kw: Any
+) -> BackendSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "redis_prefix": redis_prefix,
+        "bootstrap_agent_token": SecretStr(TOKEN),
+        "writer_flush_interval": 0.05,
+        "shutdown_timeout": 5.0,
+    }
+    values.update(kw)
+    return BackendSettings(**values)
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    settings: BackendSettings, port: int | None = None
+) -> AsyncIterator[RunningBackend]:
+    """The app under uvicorn in this event loop; stopped (writer flushed) on exit."""
+    app = create_app(settings)
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_level="warning",
+        ws_per_message_deflate=False,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            pytest.fail("uvicorn stopped during start-up")
+        if time.monotonic() > deadline:
+            pytest.fail("backend did not start within 30s")
+        await asyncio.sleep(0.02)
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            yield RunningBackend(app, base_url, client)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def backend(
+    database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+) -> AsyncIterator[RunningBackend]:
+    async with serve(service_settings(database_url, redis_url, redis_prefix)) as running:
+        yield running

@@ -1,0 +1,107 @@
+"""The Redis recent window: the last 5 minutes per host in time order, trimmed and expiring."""
+
+from __future__ import annotations
+
+import redis.asyncio as aioredis
+
+from backend.model import IngestBatch, ProcessSnapshot
+from backend.storage.redis_window import RecentWindow
+from tests.backend.storage.storage_support import batch_of, now_ms, sample
+
+WINDOW_S = 300
+
+
+class Clock:
+    def __init__(self, now: int) -> None:
+        self.now = now
+
+    def __call__(self) -> int:
+        return self.now
+
+
+async def test_recent_returns_the_last_five_minutes_in_time_order(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    now = now_ms()
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
+    )
+    # Six minutes of data every 10 s, added newest first, plus another host.
+    times = [now - 360_000 + i * 10_000 for i in range(36)]
+    for t in reversed(times):
+        await window.add(batch_of(sample(float(t), t, labels={"cpu": "0"})))
+    await window.add(batch_of(sample(1, now, host="db-1")))
+
+    data = await window.recent("web-1")
+
+    expected = [t for t in times if t >= now - WINDOW_S * 1000]
+    assert [s.time_ms for s in data.samples] == expected
+    assert all(s.host == "web-1" and s.labels == {"cpu": "0"} for s in data.samples)
+    assert [s.value for s in data.samples] == [float(t) for t in expected]
+
+
+async def test_old_frames_are_trimmed_and_keys_expire(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    clock = Clock(now_ms())
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=clock
+    )
+    await window.add(batch_of(sample(1, clock.now)))
+    clock.now += 6 * 60_000
+    await window.add(batch_of(sample(2, clock.now)))
+
+    key = window.host_key("web-1")
+    assert await redis_client.zcard(key) == 1
+    ttl_ms = await redis_client.pttl(key)
+    assert 0 < ttl_ms <= (WINDOW_S + 60) * 1000
+    assert [s.value for s in (await window.recent("web-1")).samples] == [2]
+
+
+async def test_process_snapshots_and_unicode_round_trip(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    window = RecentWindow(redis_client, prefix=redis_prefix, window_seconds=WINDOW_S)
+    t = now_ms()
+    host = "hôte-日本 'x'"
+    processes = [{"pid": 7, "name": 'naïve "proc" 🚀', "cpu": 0.25}]
+    await window.add(
+        IngestBatch(
+            "json",
+            [sample(3.5, t - 1_000, host=host, labels={"path": "C:\\ 'quoted'"})],
+            [ProcessSnapshot(host, t, processes), ProcessSnapshot(host, t - 2_000, [])],
+        )
+    )
+
+    data = await window.recent(host)
+
+    assert [(s.name, dict(s.labels), s.value) for s in data.samples] == [
+        ("system_cpu_utilization_ratio", {"path": "C:\\ 'quoted'"}, 3.5)
+    ]
+    assert [(p.time_ms, list(p.processes)) for p in data.process_snapshots] == [
+        (t - 2_000, []),
+        (t, processes),
+    ]
+
+
+async def test_hosts_lists_every_host_with_its_last_seen_time(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    clock = Clock(1_800_000_000_000)
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=clock
+    )
+    await window.add(batch_of(sample(1, clock.now, host="b"), sample(1, clock.now, host="a")))
+    clock.now += 5_000
+    await window.add(batch_of(sample(1, clock.now, host="b")))
+
+    assert await window.hosts() == [("a", 1_800_000_000_000), ("b", 1_800_000_005_000)]
+
+
+async def test_an_unknown_host_has_an_empty_window(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    window = RecentWindow(redis_client, prefix=redis_prefix, window_seconds=WINDOW_S)
+    data = await window.recent("never-seen")
+    assert (data.samples, data.process_snapshots) == ([], [])
+    assert await window.hosts() == []
