@@ -13,21 +13,37 @@ from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
-from backend.api.routes import health, history, hosts, ingest, recent, self_metrics
+from backend.alerts.service import start_alerting
+from backend.api.routes import (
+    agent_tokens,
+    alert_rules,
+    alerts,
+    auth,
+    health,
+    history,
+    hosts,
+    ingest,
+    recent,
+    self_metrics,
+    users,
+)
 from backend.ingest.scrape import Scraper
 from backend.live import ws
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import LivePublisher, LiveSubscriber, live_channel
+from backend.notify import webhook_routes
 from backend.pipeline import IngestPipeline
+from backend.security import install_security
 from backend.self_metrics import BackendMetrics, RequestMetricsMiddleware
 from backend.settings import BackendSettings, load_settings
 from backend.storage.maintenance import ensure_partitions
 from backend.storage.migrations import migrate_database
 from backend.storage.postgres import create_pool
 from backend.storage.redis_window import RecentWindow
+from backend.storage.retention import start_retention
 from backend.storage.writer import SampleWriter
+from backend.users.bootstrap import ensure_initial_admin
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +63,13 @@ TAGS = [
             "too slow to keep up skips frames, and is closed with code 1013 if it stops reading."
         ),
     },
+    {
+        "name": "alerts",
+        "description": "Alert rules, current alerts, alert history, mutes and webhooks.",
+    },
+    {"name": "auth", "description": "Log in and out (session cookie or bearer token)."},
+    {"name": "users", "description": "Dashboard accounts and their roles (admins only)."},
+    {"name": "agent tokens", "description": "Tokens agents ingest with (admins only)."},
     {"name": "health", "description": "Liveness, readiness and the backend's own metrics."},
 ]
 
@@ -64,14 +87,15 @@ def create_app(settings: BackendSettings) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"]
-        )
+    install_security(app, settings.security, settings.cors_origins)
     for router in (recent.router, history.router, hosts.router, health.router, self_metrics.router):
         app.include_router(router)
     app.include_router(ws.router)
     app.include_router(ingest.router)
+    for router in (auth.router, users.router, agent_tokens.router):
+        app.include_router(router)
+    for router in (alert_rules.router, alerts.router, webhook_routes.router):
+        app.include_router(router)
     return app
 
 
@@ -138,6 +162,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             await scraper.start()
             stack.push_async_callback(scraper.stop)
         await _start_partition_maintenance(stack, pool, settings.partition_maintenance_interval)
+        await ensure_initial_admin(pool, settings.auth)
+        await start_retention(stack, app)
+        await start_alerting(stack, app)
         log.info("backend ready")
         yield
         log.info("shutting down: flushing the writer")

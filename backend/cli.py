@@ -1,9 +1,10 @@
-"""`hostpulse-backend serve | migrate | token create|list|revoke`."""
+"""`hostpulse-backend serve | migrate | token create|list|revoke | user create`."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -12,9 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from backend.settings import BackendSettings, ConfigError, load_settings
+from backend.users.cli_commands import add_user_parser, user_command
 
 Command = Callable[[BackendSettings], Coroutine[Any, Any, int]]
+# Young collections every 50,000 allocations instead of 700: a request allocates ~1,000 objects.
+GC_THRESHOLD = (50_000, 20, 100)
 
 EXIT_CONFIG = 2
 
@@ -43,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     token_commands.add_parser("list", help="list tokens (never their secrets)")
     revoke = token_commands.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int, help="token id from `token list`")
+    add_user_parser(commands)
     return parser
 
 
@@ -63,6 +70,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(settings, args.config)
     if args.command == "migrate":
         return _run(_migrate, settings)
+    if args.command == "user":
+        return _run(user_command(args), settings)
     return _run(_token_command(args), settings)
 
 
@@ -75,7 +84,7 @@ def serve(settings: BackendSettings, config: Path | None) -> int:
     os.environ["HOSTPULSE_HOST"] = settings.host
     os.environ["HOSTPULSE_PORT"] = str(settings.port)
     uvicorn.run(
-        "backend.app:create_app_from_environment",
+        "backend.cli:served_app",
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -88,6 +97,37 @@ def serve(settings: BackendSettings, config: Path | None) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+def served_app() -> ASGIApp:
+    """The uvicorn factory (one per worker): the app from the environment, GC tuned for ingest."""
+    from backend.app import create_app_from_environment
+
+    return FreezeAfterStartup(create_app_from_environment())
+
+
+class FreezeAfterStartup:
+    """Once the lifespan has started, move everything alive (modules, app, pools) out of the
+    garbage collector's sight and make collections rarer: with ~60 samples per report, GC
+    passes over a big, long-lived heap were most of the writer's enqueue cost."""
+
+    def __init__(self, app: ASGIApp, threshold: tuple[int, int, int] = GC_THRESHOLD) -> None:
+        self.app = app
+        self._threshold = threshold
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_then_freeze(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                gc.collect()
+                gc.freeze()
+                gc.set_threshold(*self._threshold)
+            await send(message)
+
+        await self.app(scope, receive, send_then_freeze)
 
 
 def _run(command: Command, settings: BackendSettings) -> int:

@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from backend.model import IngestBatch
 from backend.self_metrics import BackendMetrics
+from backend.storage.sample_columns import concat
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,6 @@ def merge(batches: list[IngestBatch]) -> IngestBatch:
         return batches[0]
     return IngestBatch(
         protocol=batches[0].protocol,
-        samples=[s for b in batches for s in b.samples],
+        samples=concat([b.samples for b in batches]),
         process_snapshots=[p for b in batches for p in b.process_snapshots],
     )

@@ -15,6 +15,11 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from backend.alerts.settings import AlertingSettings
+from backend.ratelimit.settings import RateLimitSettings
+from backend.security import SecuritySettings, check_cors_origins
+from backend.storage.retention import RetentionSettings
+from backend.users.settings import AuthSettings
 from exporter.config import ConfigError, Duration, describe_validation_error, read_config_file
 
 __all__ = ["BackendSettings", "ConfigError", "ScrapeTarget", "load_settings"]
@@ -80,6 +85,13 @@ class BackendSettings(BaseSettings):
     # Frames waiting per WebSocket client; a client further behind skips frames.
     live_client_queue: int = Field(default=64, ge=1, le=10_000)
     cors_origins: list[str] = Field(default_factory=list)
+    alerting: AlertingSettings = AlertingSettings()
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+
+    _cors_origins = _field_validator("cors_origins")(check_cors_origins)
 
     @_field_validator("database_url")
     @classmethod

@@ -201,3 +201,26 @@ def _tick(rules: Sequence[AlertRule], result: Evaluation, now_ms: int, max_gap_m
         elif alert.state is AlertState.PENDING and _gap(alert, now_ms, max_gap_ms):
             reset = replace(alert, state=AlertState.INACTIVE, active_since_ms=None)
             _move(result, alert, reset, AlertState.INACTIVE, now_ms, "data gap")
+
+
+def retire(rules: Sequence[AlertRule], alerts: Mapping[AlertKey, Alert], now_ms: int) -> Evaluation:
+    """End the alerts of disabled or deleted rules: firing ones resolve, pending ones go back to
+    inactive (with a transition each), and a deleted rule's alerts are forgotten."""
+    by_name = {r.name: r for r in rules}
+    result = Evaluation(alerts=dict(alerts))
+    for key, alert in sorted(alerts.items()):
+        rule = by_name.get(alert.rule)
+        if rule is not None and rule.enabled:
+            continue
+        why = "rule deleted" if rule is None else "rule disabled"
+        if alert.state is not AlertState.INACTIVE:
+            ended = replace(
+                alert, state=AlertState.INACTIVE, active_since_ms=None, fired_at_ms=None
+            )
+            target = (
+                AlertState.RESOLVED if alert.state is AlertState.FIRING else AlertState.INACTIVE
+            )
+            _move(result, alert, ended, target, now_ms, why)
+        if rule is None:
+            del result.alerts[key]
+    return result

@@ -20,6 +20,8 @@ import asyncpg
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from backend.ratelimit.limiters import limit_ingest
+
 TOKEN_PREFIX = "hp_"  # noqa: S105 - a recognisable prefix, not a secret
 TOKEN_CACHE_SECONDS = 5.0
 _CACHE_MAX_ENTRIES = 10_000  # invalid tokens are cached too; a flood of them can't grow memory
@@ -149,6 +151,7 @@ async def require_agent_token(
     token_id = await _verifier(request).verify(token.strip())
     if token_id is None:
         raise _unauthorized("invalid or revoked agent token")
+    await limit_ingest(request, token_id)  # per-token bucket: 429 with Retry-After when empty
     return token_id
 
 

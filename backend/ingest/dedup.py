@@ -20,6 +20,14 @@ from redis.exceptions import RedisError
 log = logging.getLogger(__name__)
 
 DEDUP_TTL_SECONDS = 600  # longer than any sane retry schedule of the agent's spool
+# SET key 1 NX EX ttl for every key in one EVALSHA (a pipeline costs client CPU per command).
+_CLAIM = """
+local claimed = {}
+for i, key in ipairs(KEYS) do
+  claimed[i] = redis.call('SET', key, '1', 'NX', 'EX', ARGV[1]) and 1 or 0
+end
+return claimed
+"""
 
 
 class ReportDeduplicator:
@@ -40,19 +48,52 @@ class ReportDeduplicator:
         self._max_wait = max_wait_seconds
         self._skip_until = 0.0
         self._down = False  # logged once per outage, not once per request
+        self._claim_script = redis.register_script(_CLAIM)
+        self._waiting: list[tuple[Sequence[tuple[str, int]], asyncio.Future[list[bool]]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _key(self, instance_id: str, seq: int) -> str:
         return f"{self._prefix}dedup:{instance_id}:{seq}"
 
     async def claim(self, keys: Sequence[tuple[str, int]]) -> list[bool]:
-        """For each (instance_id, seq): True when new (now claimed), False when seen recently."""
+        """For each (instance_id, seq): True when new (now claimed), False when seen recently.
+
+        Concurrent requests share round trips: while one claim is in flight the next ones wait
+        and then go together, so under load Redis is asked a few times, not once per request.
+        """
         if not keys or time.monotonic() < self._skip_until:
             return [True] * len(keys)
+        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((keys, done))
+        if self._flusher is None or self._flusher.done():
+            # Its own task: a cancelled request must not strand the claims waiting behind it.
+            self._flusher = asyncio.create_task(self._flush_waiting(), name="dedup-claims")
+        return await done
+
+    async def _flush_waiting(self) -> None:
+        while self._waiting:
+            claims, self._waiting = self._waiting, []
+            answers: list[bool] = []
+            try:
+                answers = await self._claim_all([key for keys, _ in claims for key in keys])
+            finally:
+                start = 0
+                for keys, done in claims:
+                    # Short only if the claim itself was cancelled: then count all as new.
+                    mine = answers[start : start + len(keys)] or [True] * len(keys)
+                    start += len(keys)
+                    if not done.done():
+                        done.set_result(mine)
+                    elif any(answers):  # its request was cancelled: free its claims for the retry
+                        await self.release([k for k, new in zip(keys, mine, strict=True) if new])
+
+    async def _claim_all(self, keys: list[tuple[str, int]]) -> list[bool]:
+        if time.monotonic() < self._skip_until:
+            return [True] * len(keys)
         try:
-            async with asyncio.timeout(self._max_wait), self._redis.pipeline(False) as pipe:
-                for instance_id, seq in keys:
-                    pipe.set(self._key(instance_id, seq), b"1", nx=True, ex=self._ttl)
-                results = await pipe.execute()
+            async with asyncio.timeout(self._max_wait):
+                names = [self._key(instance_id, seq) for instance_id, seq in keys]
+                results = await self._claim_script(keys=names, args=[self._ttl])
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             return [True] * len(keys)

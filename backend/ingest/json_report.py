@@ -2,13 +2,12 @@
 
 The document is checked against `exporter/schema/report-v1.schema.json` (loaded once, lazily)
 and the translator re-checks what it relies on, so a wrong type always ends
-in a 422 naming the field path.
+in a 422 naming the field path. Samples come out as `SampleColumns` (no object per sample).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,26 +18,30 @@ from typing import Any
 import jsonschema
 import orjson
 
+from backend.ingest.json_points import (
+    LabelRenderer,
+    add_checked_points,
+    add_unchecked_points,
+    finite,
+    renderer_for,
+)
 from backend.ingest.limits import (
     IngestLimits,
     bad_request,
-    check_labels,
     check_name,
     check_text,
     check_time,
     unprocessable,
 )
 from backend.model import IngestBatch, ProcessSnapshot, Sample
+from backend.storage.sample_columns import SampleColumns, concat, empty_columns
 from exporter.model import Kind
-from exporter.naming import prometheus_label_name, prometheus_metric_name
+from exporter.naming import prometheus_metric_name
 
 log = logging.getLogger(__name__)
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "exporter" / "schema" / "report-v1.schema.json"
 _KINDS = {kind.value: kind for kind in Kind}
-# Agents send the same few hundred names every report: translate each once.
-_metric_name = lru_cache(maxsize=4096)(prometheus_metric_name)
-_label_name = lru_cache(maxsize=4096)(prometheus_label_name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,81 +150,58 @@ def _time_ms(text: str, where: str) -> int:
     return int(moment.timestamp() * 1000)
 
 
-def _finite(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise unprocessable(f"{where}: must be a number")
-    number = float(value)
-    if not math.isfinite(number):
-        raise unprocessable(f"{where}: must be a finite number")
-    return number
-
-
-def _explain_point(point: Any, where: str) -> None:
-    """Raise the 422 naming what is wrong with a point the fast path refused."""
-    if not isinstance(point, dict):
-        raise unprocessable(f"{where}: must be an object")
-    attributes = point.get("attributes", {})
-    if not isinstance(attributes, dict):
-        raise unprocessable(f"{where}.attributes: must be an object")
-    for key, value in attributes.items():
-        if not isinstance(value, str):
-            raise unprocessable(f"{where}.attributes.{key}: attribute values must be strings")
-    _finite(point.get("value"), f"{where}.value")
-
-
-def _metric_samples(
-    metric: Any, host: str, time_ms: int, limits: IngestLimits, where: str, checked: bool
-) -> list[Sample]:
+def _metric_points(
+    columns: SampleColumns,
+    metric: Any,
+    host: str,
+    time_ms: int,
+    renderer: LabelRenderer,
+    where: str,
+    checked: bool,
+) -> None:
+    if checked:  # the schema vouched for every field and type; no string holds NUL
+        name = _checked_name(
+            metric["name"], metric["unit"], _KINDS[metric["type"]], renderer.limits, where
+        )
+        add_checked_points(columns, name, host, time_ms, metric["points"], renderer, where)
+        return
     otel_name = _get(metric, "name", str, where)
     unit = _get(metric, "unit", str, where) if "unit" in metric else ""
     kind = _KINDS.get(_get(metric, "type", str, where))
     if kind is None:
         raise unprocessable(f"{where}.type: must be one of {', '.join(_KINDS)}")
-    name = _metric_name(otel_name, unit, kind)
-    check_name(name, limits, f"{where}.name")
+    name = _checked_name(otel_name, unit, kind, renderer.limits, where)
     points = _get(metric, "points", list, where)
-    if checked:  # the schema bounded every point and no string holds NUL: nothing left to check
-        return [
-            Sample(
-                host,
-                name,
-                {_label_name(key): text for key, text in point["attributes"].items()},
-                time_ms,
-                float(point["value"]),
-            )
-            for point in points
-        ]
-    samples = []
-    # Exact type checks only; the error is explained on the slow path.
-    for index, point in enumerate(points):
-        attributes = point.get("attributes", {}) if type(point) is dict else None
-        value: Any = point.get("value") if attributes is not None else None
-        if (
-            type(attributes) is not dict
-            or type(value) not in (int, float)
-            or not math.isfinite(value)
-            or not all(type(v) is str for v in attributes.values())
-        ):
-            _explain_point(point, f"{where}.points[{index}]")
-            raise unprocessable(f"{where}.points[{index}]: invalid point")  # not reached
-        labels = {_label_name(key): text for key, text in attributes.items()}
-        check_labels(labels, limits, f"{where}.points[{index}].attributes")
-        samples.append(Sample(host, name, labels, time_ms, float(value)))
-    return samples
+    add_unchecked_points(columns, name, host, time_ms, points, renderer, where)
 
 
-def _collector_samples(collectors: Any, host: str, time_ms: int, where: str) -> list[Sample]:
-    samples = []
+@lru_cache(maxsize=4096)
+def _rendered_name(otel_name: str, unit: str, kind: Kind) -> str:
+    return prometheus_metric_name(otel_name, unit, kind)
+
+
+def _checked_name(otel_name: str, unit: str, kind: Kind, limits: IngestLimits, where: str) -> str:
+    name = _rendered_name(otel_name, unit, kind)
+    if not 0 < len(name) <= limits.max_name_length or "\x00" in name:
+        check_name(name, limits, f"{where}.name")
+    return name
+
+
+def _collector_points(
+    columns: SampleColumns, collectors: Any, host: str, time_ms: int, where: str
+) -> None:
     for index, entry in enumerate(collectors):
         at = f"{where}[{index}]"
-        labels = {"collector": _get(entry, "name", str, at)}
-        duration = _finite(entry.get("duration_seconds"), f"{at}.duration_seconds")
+        collector = _get(entry, "name", str, at)
+        labels = {"collector": collector}
+        label_items = (("collector", collector),)
+        duration = finite(entry.get("duration_seconds"), f"{at}.duration_seconds")
         success = 1.0 if _get(entry, "success", bool, at) else 0.0
-        samples.append(
-            Sample(host, "hostpulse_collector_duration_seconds", labels, time_ms, duration)
-        )
-        samples.append(Sample(host, "hostpulse_collector_success", labels, time_ms, success))
-    return samples
+        columns.keys.append(("hostpulse_collector_duration_seconds", host, label_items))
+        columns.keys.append(("hostpulse_collector_success", host, label_items))
+        columns.labels += (labels, labels)
+        columns.times += (time_ms, time_ms)
+        columns.values += (duration, success)
 
 
 def _snapshot(
@@ -245,7 +225,7 @@ def translate_document(
     """Every report of one batch, or an IngestError naming the first problem (nothing partial).
 
     `shape_checked`: the document passed the v1 schema and `may_contain_nul` is False, so the
-    per-point checks (types, label bounds, NUL) are skipped; time and names are still checked.
+    per-point type and NUL checks are skipped; time, names and label bounds are still checked.
     """
     if _get(document, "schema_version", int, "body") != 1:
         raise unprocessable("schema_version: only version 1 is supported")
@@ -253,6 +233,7 @@ def translate_document(
     reports = _get(document, "reports", list, "body")
     if not reports:
         raise unprocessable("reports: at least one report is required")
+    renderer = renderer_for(limits)
     translated = []
     for index, report in enumerate(reports):
         where = f"reports[{index}]"
@@ -261,15 +242,15 @@ def translate_document(
         check_time(time_ms, now_ms, limits, f"{where}.timestamp")
         host = _get(_get(report, "host", dict, where), "name", str, f"{where}.host")
         check_text(host, f"{where}.host.name")
-        samples = []
+        columns = empty_columns()
         for m_index, metric in enumerate(_get(report, "metrics", list, where)):
             at = f"{where}.metrics[{m_index}]"
-            samples += _metric_samples(metric, host, time_ms, limits, at, shape_checked)
+            _metric_points(columns, metric, host, time_ms, renderer, at, shape_checked)
         collectors = report.get("collectors") or []
-        samples += _collector_samples(collectors, host, time_ms, f"{where}.collectors")
+        _collector_points(columns, collectors, host, time_ms, f"{where}.collectors")
         processes = report.get("processes") or []
         snapshot = _snapshot(processes, host, time_ms, f"{where}.processes", shape_checked)
-        translated.append(TranslatedReport(instance_id, seq, tuple(samples), snapshot))
+        translated.append(TranslatedReport(instance_id, seq, columns, snapshot))
     return translated
 
 
@@ -277,6 +258,6 @@ def to_batch(reports: Iterable[TranslatedReport]) -> IngestBatch:
     chosen = list(reports)
     return IngestBatch(
         protocol="json",
-        samples=[sample for report in chosen for sample in report.samples],
+        samples=concat([report.samples for report in chosen]),
         process_snapshots=[r.snapshot for r in chosen if r.snapshot is not None],
     )

@@ -74,7 +74,7 @@ def check_name(name: str, limits: IngestLimits, where: str) -> None:
     check_text(name, where)
 
 
-def _labels_within(labels: Mapping[str, str], limits: IngestLimits) -> bool:
+def labels_within(labels: Mapping[str, str], limits: IngestLimits) -> bool:
     """The common case in a few C-speed passes; check_labels explains only when this is False."""
     if not labels:
         return True
@@ -89,7 +89,7 @@ def _labels_within(labels: Mapping[str, str], limits: IngestLimits) -> bool:
 
 
 def check_labels(labels: Mapping[str, str], limits: IngestLimits, where: str) -> None:
-    if _labels_within(labels, limits):
+    if labels_within(labels, limits):
         return
     if len(labels) > limits.max_labels:
         raise unprocessable(

@@ -90,6 +90,12 @@ class LiveHub:
         if not self._clients:
             self.has_clients.clear()
 
+    def broadcast(self, text: str) -> None:
+        """Hand a message to every client, whatever hosts it subscribed to (e.g. alerts)."""
+        for client in self._clients:
+            if not client.offer(text) and self._metrics is not None:
+                self._metrics.frames_dropped()
+
     def dispatch(self, frame: bytes) -> None:
         """Hand a published frame to every client subscribed to its host; never blocks."""
         if not self._clients:

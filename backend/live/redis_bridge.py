@@ -5,20 +5,33 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
+import orjson
 import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from backend.live.hub import LiveHub
-from backend.live.messages import encode_frames
-from backend.model import IngestBatch
+from backend.live.messages import encode_frames, processes_json
+from backend.model import IngestBatch, ProcessSnapshot
 from backend.self_metrics import BackendMetrics
+from backend.storage.sample_columns import SampleColumns
 
 log = logging.getLogger(__name__)
 
 _BACKOFF_INITIAL = 0.1
 _BACKOFF_MAX = 2.0
+# ARGV: channel, then frames. Returns the most receivers any frame had.
+_PUBLISH_ALL = """
+local most = 0
+for i = 2, #ARGV do
+  most = math.max(most, redis.call('PUBLISH', ARGV[1], ARGV[i]))
+end
+return most
+"""
 
 
 def live_channel(prefix: str) -> str:
@@ -46,22 +59,57 @@ class LivePublisher:
         self._local_listeners = local_listeners
         self._idle_recheck = idle_recheck
         self._idle_until = 0.0
+        self._publish_all: AsyncScript | None = None  # registered on first use
 
     async def publish(self, batch: IngestBatch) -> None:
         """One frame per host, all in one round trip. Raises RedisError when Redis is away."""
         if time.monotonic() < self._idle_until and not self._local_listeners():
             return
-        frames = encode_frames(batch, accepted_ms=int(time.time() * 1000))
+        frames = encode_live_frames(batch, accepted_ms=int(time.time() * 1000))
         if len(frames) == 1:
             receivers = int(await self._redis.publish(self._channel, frames[0]))
-        elif frames:
-            pipe = self._redis.pipeline(transaction=False)
-            for frame in frames:
-                pipe.publish(self._channel, frame)
-            receivers = max(int(n) for n in await pipe.execute())
+        elif frames:  # one EVALSHA instead of a pipeline of PUBLISHes: far less client CPU
+            if self._publish_all is None:
+                self._publish_all = self._redis.register_script(_PUBLISH_ALL)
+            receivers = int(await self._publish_all(keys=[], args=[self._channel, *frames]))
         else:
             return
         self._idle_until = time.monotonic() + self._idle_recheck if receivers == 0 else 0.0
+
+
+def encode_live_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
+    """`encode_frames`, byte for byte, straight from sample columns (no Sample objects)."""
+    if not isinstance(batch.samples, SampleColumns):
+        return encode_frames(batch, accepted_ms)
+    columns = batch.samples
+    by_host: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for key, labels, time_ms, value in zip(
+        columns.keys, columns.labels, columns.times, columns.values, strict=True
+    ):
+        by_host[key[1]].append(
+            {
+                "name": key[0],
+                "labels": labels if type(labels) is dict else dict(labels),
+                "time_ms": time_ms,
+                "value": value,
+            }
+        )
+    latest: dict[str, ProcessSnapshot] = {}
+    for snap in batch.process_snapshots:
+        if snap.host not in latest or snap.time_ms >= latest[snap.host].time_ms:
+            latest[snap.host] = snap
+    frames = []
+    for host in sorted(by_host.keys() | latest.keys()):
+        snapshot = latest.get(host)
+        frame = {
+            "type": "samples",
+            "host": host,
+            "accepted_ms": accepted_ms,
+            "samples": by_host.get(host, []),
+            "processes": processes_json(snapshot) if snapshot is not None else None,
+        }
+        frames.append(orjson.dumps(frame))
+    return frames
 
 
 class LiveSubscriber:

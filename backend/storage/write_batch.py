@@ -6,6 +6,8 @@ collector tracks per sample (with 100,000s queued, per-sample tuples made GC the
 
 from __future__ import annotations
 
+import io
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +20,11 @@ from backend.storage.postgres import Connection
 from backend.storage.rollups import mark_pending, minutes_of, ms_to_datetime
 from backend.storage.series_ids import MAX_TIME_MS, InvalidSample, SeriesKey
 
-SampleRecord = tuple[int, datetime, float]  # series_id, time, value: a row of `samples`
+# A binary COPY row: 3 fields of 8 bytes; int8 series_id, timestamptz (µs since 2000), float8.
+_ROW = struct.Struct("!hiqiqid")
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_COPY_TRAILER = b"\xff\xff"
+_PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 
 
 @dataclass(slots=True)
@@ -50,33 +56,50 @@ def encode_snapshot(snapshot: ProcessSnapshot) -> tuple[str, datetime, str]:
 
 @dataclass(slots=True)
 class CopyRows:
-    records: list[SampleRecord]
-    unresolved: list[tuple[int, SeriesKey]]  # (index in records, key): series id not yet known
-    times: dict[int, datetime]  # each distinct sample time, built once
+    """One write's rows of `samples` as columns; series id 0 marks one not resolved yet."""
+
+    series_ids: list[int]
+    times_ms: list[int]
+    values: list[float]
+    unresolved: list[tuple[int, SeriesKey]]  # (row index, key)
+    times: set[int]  # each distinct sample time (ms)
 
     def fill_series_ids(self, ids: Mapping[SeriesKey, int]) -> None:
         for index, key in self.unresolved:
-            _, moment, value = self.records[index]
-            self.records[index] = (ids[key], moment, value)
+            self.series_ids[index] = ids[key]
         self.unresolved = []
+
+    def copy_data(self) -> bytes:
+        """The rows in PostgreSQL's binary COPY format: ~3x less CPU than asyncpg encoding
+        (series_id, datetime, value) records, and no datetime per row at all."""
+        pack = _ROW.pack
+        rows = [
+            pack(3, 8, series_id, 8, (time_ms - _PG_EPOCH_MS) * 1000, 8, value)
+            for series_id, time_ms, value in zip(
+                self.series_ids, self.times_ms, self.values, strict=True
+            )
+        ]
+        return b"".join([_COPY_HEADER, *rows, _COPY_TRAILER])
 
 
 def build_records(items: list[PendingItem], known: Callable[[SeriesKey], int | None]) -> CopyRows:
-    """COPY records for the items in one pass; rows of uncached series get id 0 until filled."""
-    times: dict[int, datetime] = {}  # reports share timestamps: build each datetime once
-    records: list[SampleRecord] = []
+    """The rows of `items`; rows of series not in `known` get id 0 until filled."""
+    series_ids: list[int] = []
+    times_ms: list[int] = []
+    values: list[float] = []
     unresolved: list[tuple[int, SeriesKey]] = []
     for item in items:
-        for key, time_ms, value in zip(item.keys, item.times, item.values, strict=True):
-            moment = times.get(time_ms)
-            if moment is None:
-                moment = times[time_ms] = ms_to_datetime(time_ms)
-            series_id = known(key)
-            if series_id is None:
-                unresolved.append((len(records), key))
-                series_id = 0
-            records.append((series_id, moment, value))
-    return CopyRows(records, unresolved, times)
+        ids: list[int | None] = list(map(known, item.keys))
+        if None in ids:
+            start = len(series_ids)
+            for index, series_id in enumerate(ids):
+                if series_id is None:
+                    unresolved.append((start + index, item.keys[index]))
+                    ids[index] = 0
+        series_ids += ids  # type: ignore[arg-type]  # every None was replaced by 0
+        times_ms += item.times
+        values += item.values
+    return CopyRows(series_ids, times_ms, values, unresolved, set(times_ms))
 
 
 async def commit_batch(
@@ -99,9 +122,12 @@ async def commit_batch(
             )
             if last is not None and last >= seq:
                 return
-        if rows.records:
-            await conn.copy_records_to_table(
-                "samples", records=rows.records, columns=("series_id", "time", "value")
+        if rows.series_ids:
+            await conn.copy_to_table(
+                "samples",
+                source=io.BytesIO(rows.copy_data()),
+                columns=("series_id", "time", "value"),
+                format="binary",
             )
         if snapshots:
             await conn.copy_records_to_table(

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import struct
 import time
 import uuid
 from collections import deque
@@ -21,13 +22,8 @@ import orjson
 from backend.model import IngestBatch, Overloaded
 from backend.storage.postgres import Connection
 from backend.storage.rollups import refresh_all_rollups
-from backend.storage.series_ids import (
-    InvalidSample,
-    SeriesIds,
-    SeriesKey,
-    check_storable,
-    series_key,
-)
+from backend.storage.series_ids import InvalidSample, SeriesIds
+from backend.storage.validated_keys import ValidatedKeys
 from backend.storage.write_batch import PendingItem, build_records, commit_batch, encode_snapshot
 
 log = logging.getLogger(__name__)
@@ -38,6 +34,7 @@ _POISON_ERRORS = (
     asyncpg.ProgramLimitExceededError,
     UnicodeError,
     orjson.JSONEncodeError,
+    struct.error,  # a time or id outside int64 in the binary COPY rows
 )
 
 
@@ -71,8 +68,7 @@ class SampleWriter:
         self._task: asyncio.Task[None] | None = None
         self._rollup_task: asyncio.Task[None] | None = None
         self._rollup_interval = rollup_interval
-        # Keys that passed validation, mapped to themselves: queued samples share these objects.
-        self._validated: dict[SeriesKey, SeriesKey] = {}
+        self._validated = ValidatedKeys()
         self._stopping = False
         self._series = SeriesIds()
         self._known_days: set[int] = set()
@@ -104,30 +100,7 @@ class SampleWriter:
         # A batch larger than the whole queue is still accepted into an empty queue.
         if depth > 0 and depth + size > self._max_queue:
             raise Overloaded(self._suggest_retry_after(depth))
-        canonical = self._validated
-        keys: list[SeriesKey] = []
-        times: list[int] = []
-        values: list[float] = []
-        new_keys: list[SeriesKey] = []
-        try:
-            for sample in batch.samples:
-                key = series_key(sample)
-                shared = canonical.get(key)
-                if shared is None:
-                    check_storable(sample)
-                    new_keys.append(key)
-                    shared = key
-                keys.append(shared)
-                times.append(sample.time_ms)
-                values.append(float(sample.value))
-        except (TypeError, ValueError) as error:
-            if isinstance(error, InvalidSample):
-                raise
-            raise InvalidSample(f"sample is not storable (value or labels): {error}") from error
-        if new_keys:  # only once every sample passed: a rejected batch vouches for nothing
-            if len(canonical) > 1_000_000:
-                canonical.clear()
-            canonical.update(zip(new_keys, new_keys, strict=True))
+        keys, times, values = self._validated.rows(batch.samples)
         snapshots = [encode_snapshot(snapshot) for snapshot in batch.process_snapshots]
         was_empty = not self._queue
         self._queue.append(PendingItem(keys, times, values, snapshots, time.monotonic()))

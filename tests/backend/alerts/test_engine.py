@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from backend.alerts.engine import (
     Alert,
@@ -11,6 +12,7 @@ from backend.alerts.engine import (
     Observation,
     Transition,
     evaluate,
+    retire,
 )
 from backend.alerts.rules import AlertRule, RuleKind, render_annotation
 
@@ -196,3 +198,26 @@ def test_annotation_templates_expand_value_and_labels() -> None:
         "CPU on {{ $labels.host }} is {{ $value }} (>{{$labels.missing}})", 0.953, {"host": "a"}
     )
     assert text == "CPU on a is 0.953 (>)"
+
+
+def test_retiring_a_disabled_rule_resolves_its_firing_alerts_and_a_deleted_one_forgets_them() -> (
+    None
+):
+    clock = Clock([replace(HIGH_CPU, for_seconds=0)])
+    clock.feed([0.95])
+    [(key, alert)] = clock.alerts.items()
+    assert alert.state is AlertState.FIRING
+
+    disabled = retire([replace(HIGH_CPU, enabled=False)], clock.alerts, clock.now_ms)
+    [moved] = disabled.transitions
+    assert (moved.from_state, moved.to_state, moved.reason) == (
+        AlertState.FIRING,
+        AlertState.RESOLVED,
+        "rule disabled",
+    )
+    assert disabled.alerts[key].state is AlertState.INACTIVE
+
+    deleted = retire([], clock.alerts, clock.now_ms)
+    assert [t.reason for t in deleted.transitions] == ["rule deleted"]
+    assert deleted.alerts == {}
+    assert retire([HIGH_CPU], clock.alerts, clock.now_ms).transitions == []

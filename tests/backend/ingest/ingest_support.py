@@ -150,6 +150,13 @@ async def running_backend(settings: BackendSettings) -> AsyncIterator[str]:
         await asyncio.wait_for(task, 30)
 
 
+async def viewer_cookies(database_url: str) -> dict[str, str]:
+    """Session cookies of a logged-in viewer: the read API needs one."""
+    from tests.backend.auth.support import ensure_session
+
+    return {"hostpulse_session": await ensure_session(database_url, "viewer", "viewer")}
+
+
 async def history_points(
     client: httpx.AsyncClient, *, host: str, metric: str, wait_seconds: float = 30
 ) -> list[dict[str, Any]]:
@@ -159,6 +166,7 @@ async def history_points(
         response = await client.get("/api/metrics/history", params={"host": host, "metric": metric})
         response.raise_for_status()
         series: list[dict[str, Any]] = response.json()["series"]
-        if series or time.monotonic() > deadline:
+        # A new series' id is committed before its first samples: wait for points too.
+        if (series and all(s["points"] for s in series)) or time.monotonic() > deadline:
             return series
         await asyncio.sleep(0.2)

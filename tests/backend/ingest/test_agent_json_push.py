@@ -19,7 +19,7 @@ from backend.auth.agent_tokens import create_token
 from backend.ingest import json_report
 from backend.ingest.limits import IngestLimits
 from backend.settings import BackendSettings
-from tests.backend.ingest.ingest_support import history_points, running_backend
+from tests.backend.ingest.ingest_support import history_points, running_backend, viewer_cookies
 from tests.conftest import free_port
 
 EXPORTER = Path(sys.executable).with_name("hostpulse-exporter")
@@ -82,7 +82,9 @@ async def test_exporter_push_reaches_history(
                 stderr=log,
             )
             try:
-                async with httpx.AsyncClient(base_url=base_url) as client:
+                async with httpx.AsyncClient(
+                    base_url=base_url, cookies=await viewer_cookies(database_url)
+                ) as client:
                     series = await history_points(
                         client, host="json-host", metric="system_cpu_time_seconds_total"
                     )

@@ -26,6 +26,7 @@ from tests.backend.ingest.ingest_support import (
     history_points,
     now_ms,
     running_backend,
+    viewer_cookies,
 )
 from tests.conftest import free_port
 
@@ -250,7 +251,9 @@ async def test_real_app_stores_nothing_from_bad_requests_and_stays_ready(
     auth = {"Authorization": f"Bearer {BOOTSTRAP_TOKEN}"}
     async with (
         running_backend(settings) as base_url,
-        httpx.AsyncClient(base_url=base_url, timeout=30) as client,
+        httpx.AsyncClient(
+            base_url=base_url, timeout=30, cookies=await viewer_cookies(database_url)
+        ) as client,
     ):
         for _, path, headers, body, status, _ in CASES:
             response = await client.post(path, content=body, headers={**auth, **headers})

@@ -227,3 +227,36 @@ async def test_gzip_encoded_reports_are_accepted(
     )
     assert response.status_code == 200, response.text
     assert response.json()["accepted_reports"] == 1
+
+
+async def test_the_lean_json_route_keeps_route_metrics_and_the_openapi_entry(
+    redis_client: aioredis.Redis, redis_prefix: str, make_document: Any
+) -> None:
+    from backend.self_metrics import BackendMetrics, RequestMetricsMiddleware
+
+    settings = BackendSettings(
+        database_url="postgresql://unused@127.0.0.1:1/unused",
+        redis_prefix=redis_prefix,
+        bootstrap_agent_token=SecretStr(BOOTSTRAP_TOKEN),
+    )
+    app = build_app(settings, None, redis_client, RecordingPipeline())
+    metrics = BackendMetrics()
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    auth = {"Authorization": f"Bearer {BOOTSTRAP_TOKEN}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://ingest.test"
+    ) as client:
+        ok = await client.post(
+            "/ingest/metrics", content=orjson.dumps(make_document()), headers=auth
+        )
+        refused = await client.post("/ingest/metrics", content=b"{}")
+
+    assert ok.status_code == 200, ok.text
+    assert ok.headers["content-type"] == "application/json"
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Bearer")
+    exposition = metrics.exposition(None)[0].decode()
+    for status in ("200", "401"):
+        assert f'status_code="{status}",http_route="/ingest/metrics"}} 1.0' in exposition
+    operation = app.openapi()["paths"]["/ingest/metrics"]["post"]
+    assert operation["security"]  # the bearer scheme is still documented

@@ -14,7 +14,12 @@ from opentelemetry.sdk.resources import Resource
 from pydantic import SecretStr
 
 from backend.settings import BackendSettings
-from tests.backend.ingest.ingest_support import BOOTSTRAP_TOKEN, history_points, running_backend
+from tests.backend.ingest.ingest_support import (
+    BOOTSTRAP_TOKEN,
+    history_points,
+    running_backend,
+    viewer_cookies,
+)
 from tests.conftest import free_port
 
 
@@ -52,7 +57,9 @@ async def test_sdk_push_is_readable_in_history(
             push_with_the_sdk, f"{base_url}/v1/metrics", BOOTSTRAP_TOKEN
         )
         assert flushed
-        async with httpx.AsyncClient(base_url=base_url) as client:
+        async with httpx.AsyncClient(
+            base_url=base_url, cookies=await viewer_cookies(database_url)
+        ) as client:
             [orders] = await history_points(client, host="otel-host", metric="orders_placed_total")
             assert orders["labels"]["region"] == "eu"
             assert orders["labels"]["job"] == "shop"

@@ -13,7 +13,7 @@ import pytest
 
 from backend.auth.agent_tokens import create_token
 from backend.settings import BackendSettings
-from tests.backend.ingest.ingest_support import history_points, running_backend
+from tests.backend.ingest.ingest_support import history_points, running_backend, viewer_cookies
 from tests.conftest import free_port, require_program
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
@@ -66,7 +66,9 @@ async def test_prometheus_remote_write_reaches_history(
             stderr=log_file,
         )
         try:
-            async with httpx.AsyncClient(base_url=base_url) as client:
+            async with httpx.AsyncClient(
+                base_url=base_url, cookies=await viewer_cookies(database_url)
+            ) as client:
                 instance = f"127.0.0.1:{prometheus_port}"
                 series = await history_points(client, host=instance, metric="up", wait_seconds=60)
                 log = (tmp_path / "prometheus.log").read_text()[-2000:]

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from backend.settings import BackendSettings, ScrapeTarget
-from tests.backend.ingest.ingest_support import history_points, running_backend
+from tests.backend.ingest.ingest_support import history_points, running_backend, viewer_cookies
 from tests.conftest import free_port, require_program
 
 pytestmark = [pytest.mark.slow, pytest.mark.external]
@@ -72,7 +72,7 @@ async def test_scrapes_node_exporter_and_hostpulse_exporter(
             log=tmp_path / "hp.log",
         ),
         running_backend(settings) as base_url,
-        httpx.AsyncClient(base_url=base_url) as client,
+        httpx.AsyncClient(base_url=base_url, cookies=await viewer_cookies(database_url)) as client,
     ):
         expected = {
             "node-host": 1.0,

@@ -101,11 +101,17 @@ async def wait_for(
 class RunningBackend:
     app: FastAPI
     base_url: str
-    client: httpx.AsyncClient
+    client: httpx.AsyncClient  # logged in as an admin (tests of auth itself use their own)
+    session: str = ""
 
     @property
     def ws_url(self) -> str:
         return self.base_url.replace("http://", "ws://") + "/ws"
+
+    @property
+    def ws_headers(self) -> dict[str, str]:
+        """Headers a WebSocket client needs to be let in: the session cookie."""
+        return {"Cookie": f"hostpulse_session={self.session}"}
 
 
 def service_settings(
@@ -125,9 +131,12 @@ def service_settings(
 
 @contextlib.asynccontextmanager
 async def serve(
-    settings: BackendSettings, port: int | None = None
+    settings: BackendSettings, port: int | None = None, *, log_in: bool = True
 ) -> AsyncIterator[RunningBackend]:
-    """The app under uvicorn in this event loop; stopped (writer flushed) on exit."""
+    """The app under uvicorn in this event loop; stopped (writer flushed) on exit.
+
+    With `log_in` the shared client carries an admin session (user `test-admin`); tests about
+    users, sessions and authorization pass `log_in=False` and make their own."""
     app = create_app(settings)
     port = port or free_port()
     config = uvicorn.Config(
@@ -149,9 +158,14 @@ async def serve(
             pytest.fail("backend did not start within 30s")
         await asyncio.sleep(0.02)
     base_url = f"http://127.0.0.1:{port}"
+    from tests.backend.auth.support import ensure_session  # it imports this module
+
+    session = await ensure_session(settings.database_url) if log_in else ""
     try:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
-            yield RunningBackend(app, base_url, client)
+            if session:
+                client.cookies.set("hostpulse_session", session)
+            yield RunningBackend(app, base_url, client, session)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import orjson
 import pytest
+import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from backend.model import IngestBatch, Overloaded, Sample
+from backend.model import IngestBatch, Overloaded, ProcessSnapshot, Sample
 from backend.pipeline import IngestPipeline
 from backend.self_metrics import BackendMetrics
 
@@ -76,3 +78,49 @@ async def test_redis_outage_keeps_accepting_then_resumes_by_itself() -> None:
     await asyncio.sleep(0.25)
     await pipe.accept(batch(3.0))
     assert redis.calls == [[3.0]]
+
+
+def _two_host_batch() -> IngestBatch:
+    from backend.storage.sample_columns import as_columns
+
+    samples = [
+        Sample("web-1", "system_cpu_utilization_ratio", {"cpu": "0"}, 1_000, 0.5),
+        Sample("db-1", "system_uptime_seconds", {}, 1_000, 42.0),
+        Sample("web-1", "system_cpu_utilization_ratio", {"cpu": "1"}, 1_000, 0.25),
+    ]
+    snapshot = ProcessSnapshot("web-1", 1_000, ({"rank": 1, "name": "nginx"},))
+    return IngestBatch("json", as_columns(samples), (snapshot,))
+
+
+def test_columnar_live_frames_are_byte_identical_to_the_protocol_encoder() -> None:
+    from backend.live.messages import encode_frames
+    from backend.live.redis_bridge import encode_live_frames
+
+    batch = _two_host_batch()
+    plain = IngestBatch("json", list(batch.samples), batch.process_snapshots)
+    assert encode_live_frames(batch, 1234) == encode_frames(plain, 1234)
+
+
+async def test_every_hosts_frame_reaches_a_real_subscriber_in_one_publish(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    from backend.live.messages import encode_frames
+    from backend.live.redis_bridge import LivePublisher
+
+    channel = f"{redis_prefix}live"
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(channel)
+    batch = _two_host_batch()
+    await LivePublisher(redis_client, channel).publish(batch)
+    received = []
+    for _ in range(200):
+        message = await pubsub.get_message(timeout=0.05)
+        if message is not None:
+            received.append(orjson.loads(message["data"]))
+        if len(received) == 2:
+            break
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    expected = [orjson.loads(f) for f in encode_frames(batch, 0)]
+    assert [(f["host"], f["samples"], f["processes"]) for f in received] == [
+        (f["host"], f["samples"], f["processes"]) for f in expected
+    ]

@@ -70,7 +70,10 @@ async def test_ingest_survives_a_redis_restart_and_live_resumes(
     await redis.start()
     settings = service_settings(database_url, f"redis://127.0.0.1:{redis.port}/0", redis_prefix)
     try:
-        async with serve(settings) as backend, connect(backend.ws_url) as ws:
+        async with (
+            serve(settings) as backend,
+            connect(backend.ws_url, additional_headers=backend.ws_headers) as ws,
+        ):
             # The same WebSocket client stays connected through the whole outage.
             await ws.send('{"type":"subscribe","hosts":"*"}')
             assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.backend.auth.support import ensure_session
 from tests.conftest import free_port
 
 from .conftest import AUTH, TOKEN, agent_report, wait_for
@@ -73,8 +74,10 @@ async def test_a_sample_posted_to_one_process_reaches_websockets_of_the_other(
         "HOSTPULSE_LOG_LEVEL": "warning",
     }
     async with backend_process(env) as first, backend_process(env) as second:
+        session = await ensure_session(database_url, name="viewer-1", role="viewer")
+        cookie = {"Cookie": f"hostpulse_session={session}"}
         second_ws = second.replace("http://", "ws://") + "/ws"
-        async with connect(second_ws) as ws:
+        async with connect(second_ws, additional_headers=cookie) as ws:
             await ws.send('{"type":"subscribe","hosts":["shared-1"]}')
             assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
             async with httpx.AsyncClient(base_url=first, timeout=10) as client:
@@ -85,6 +88,6 @@ async def test_a_sample_posted_to_one_process_reaches_websockets_of_the_other(
             frame = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert frame["type"] == "samples"
         assert frame["host"] == "shared-1"
-        async with httpx.AsyncClient(base_url=second, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=second, timeout=10, headers=cookie) as client:
             hosts = (await client.get("/api/hosts")).json()["hosts"]
         assert [h["name"] for h in hosts] == ["shared-1"]

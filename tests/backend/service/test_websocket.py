@@ -156,7 +156,10 @@ async def _next_samples(ws: ClientConnection, within: float = 10.0) -> dict[str,
 async def test_clients_receive_live_samples_of_the_hosts_they_subscribed_to(
     backend: RunningBackend,
 ) -> None:
-    async with connect(backend.ws_url) as one_host, connect(backend.ws_url) as every_host:
+    async with (
+        connect(backend.ws_url, additional_headers=backend.ws_headers) as one_host,
+        connect(backend.ws_url, additional_headers=backend.ws_headers) as every_host,
+    ):
         await _subscribe(one_host, ["web-1"])
         await _subscribe(every_host, "*")
         for host in ("web-2", "web-1"):
@@ -181,7 +184,7 @@ async def test_clients_receive_live_samples_of_the_hosts_they_subscribed_to(
 async def test_bad_client_messages_get_an_error_and_the_socket_stays_up(
     backend: RunningBackend,
 ) -> None:
-    async with connect(backend.ws_url) as ws:
+    async with connect(backend.ws_url, additional_headers=backend.ws_headers) as ws:
         await ws.send("{not json")
         error = orjson.loads(await asyncio.wait_for(ws.recv(), 10))
         assert error["type"] == "error"
@@ -197,7 +200,7 @@ async def test_a_slow_client_does_not_stall_a_fast_one(
     settings = service_settings(database_url, redis_url, redis_prefix, live_client_queue=4)
     async with serve(settings) as backend:
         stuck = asyncio.create_task(_stuck_client(backend))
-        async with connect(backend.ws_url) as fast:
+        async with connect(backend.ws_url, additional_headers=backend.ws_headers) as fast:
             await _subscribe(fast, "*")
             hub: LiveHub = backend.app.state.live_hub
             await wait_for(_is(lambda: hub.client_count == 2), what="both clients connected")
@@ -251,7 +254,7 @@ async def _stuck_client(backend: RunningBackend) -> None:
         "root_path": "",
         "scheme": "ws",
         "query_string": b"",
-        "headers": [],
+        "headers": [(b"cookie", f"hostpulse_session={backend.session}".encode())],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 80),
         "subprotocols": [],

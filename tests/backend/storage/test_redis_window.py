@@ -6,6 +6,7 @@ import redis.asyncio as aioredis
 
 from backend.model import IngestBatch, ProcessSnapshot
 from backend.storage.redis_window import RecentWindow
+from backend.storage.sample_columns import as_columns
 from tests.backend.storage.storage_support import batch_of, now_ms, sample
 
 WINDOW_S = 300
@@ -105,3 +106,24 @@ async def test_an_unknown_host_has_an_empty_window(
     data = await window.recent("never-seen")
     assert (data.samples, data.process_snapshots) == ([], [])
     assert await window.hosts() == []
+
+
+async def test_a_columnar_batch_of_several_hosts_lands_in_each_hosts_window(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    now = now_ms()
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
+    )
+    samples = [sample(float(i), now, host=f"h-{i % 3}", labels={"i": str(i)}) for i in range(9)]
+    snapshot = ProcessSnapshot("h-1", now, ({"rank": 1, "name": "nginx"},))
+    await window.add(IngestBatch("json", as_columns(samples), (snapshot,)))
+
+    for h in range(3):
+        data = await window.recent(f"h-{h}")
+        assert [s.value for s in data.samples] == [float(i) for i in range(h, 9, 3)]
+        assert [s.labels for s in data.samples] == [{"i": str(i)} for i in range(h, 9, 3)]
+    assert [p.host for p in (await window.recent("h-1")).process_snapshots] == ["h-1"]
+    assert [host for host, _ in await window.hosts()] == ["h-0", "h-1", "h-2"]
+    key_ttl = await redis_client.pttl(window.host_key("h-2"))
+    assert 0 < key_ttl <= (WINDOW_S + 60) * 1000

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from backend.model import IngestBatch, Overloaded, ProcessSnapshot, Sample
+from backend.storage.sample_columns import as_columns
 from backend.storage.series_ids import InvalidSample
 from backend.storage.writer import SampleWriter
 from tests.backend.storage.storage_support import batch_of, now_ms, sample, wait_until
@@ -167,7 +168,7 @@ async def test_a_batch_postgres_rejects_is_dropped_alone_not_retried_forever(
     pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Validation normally refuses this at enqueue; without it, the writer must still not wedge.
-    monkeypatch.setattr("backend.storage.writer.check_storable", lambda sample: None)
+    monkeypatch.setattr("backend.storage.validated_keys.check_storable", lambda sample: None)
     writer = SampleWriter(pool, flush_interval=0.5)
     await writer.start()
     t = now_ms()
@@ -194,3 +195,28 @@ async def test_two_writers_creating_the_same_series_at_once_share_it(pool: async
 
     assert await pool.fetchval("SELECT count(*) FROM series") == 50
     assert await pool.fetchval("SELECT count(*) FROM samples") == 2_000
+
+
+async def test_columnar_batches_are_stored_like_sample_batches(pool: asyncpg.Pool) -> None:
+    writer = SampleWriter(pool, flush_interval=0.01)
+    await writer.start()
+    t = now_ms()
+    first = [sample(float(i), t, labels=labels) for i, labels in enumerate(NASTY_LABELS)]
+    again = [
+        sample(float(i) + 0.5, t + 1_000, labels=labels) for i, labels in enumerate(NASTY_LABELS)
+    ]
+    writer.enqueue(IngestBatch("json", as_columns(first)))  # new series
+    writer.enqueue(IngestBatch("json", as_columns(again)))  # known series
+    await writer.stop(timeout=30)
+
+    stored = sorted(await _stored(pool), key=lambda row: (row[3], row[4]))
+    expected = [(s.name, s.host, dict(s.labels), s.time_ms, s.value) for s in first + again]
+    assert stored == sorted(expected, key=lambda row: (row[3], row[4]))
+
+
+async def test_a_bad_sample_in_columns_refuses_the_whole_batch(pool: asyncpg.Pool) -> None:
+    writer = SampleWriter(pool)
+    good, bad = sample(1.0, now_ms()), sample(2.0, now_ms(), labels={"k": "a\x00b"})
+    with pytest.raises(InvalidSample, match="NUL"):
+        writer.enqueue(IngestBatch("json", as_columns([good, bad])))
+    assert writer.queue_depth == 0

@@ -1,0 +1,1 @@
+"""Notifications: webhooks (Alertmanager's body), an Alertmanager client, the delivery log."""

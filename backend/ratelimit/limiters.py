@@ -1,0 +1,143 @@
+"""The backend's rate limits, built from `rate_limits:` settings over the shared Redis buckets.
+
+If Redis is unreachable the limits fail open (with a warning): PostgreSQL is the record, and
+ingest and login must keep working without the optional shared state. A check waits at most
+`_REDIS_WAIT_SECONDS`, and after a failure Redis is skipped for `_SKIP_AFTER_FAILURE_SECONDS`, so
+a dead Redis doesn't add its timeouts and retries to every request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from fastapi import HTTPException
+from redis.exceptions import RedisError
+from starlette.requests import HTTPConnection
+
+from backend.ratelimit.settings import BucketSettings, RateLimitSettings
+from backend.ratelimit.token_bucket import Decision, TokenBucketLimiter
+
+log = logging.getLogger(__name__)
+_ALLOW = Decision(allowed=True, remaining=0.0, retry_after_seconds=0)
+_REDIS_WAIT_SECONDS = 1.0
+_SKIP_AFTER_FAILURE_SECONDS = 5.0
+
+
+class RedisOutage:
+    """Shared by the buckets of one app: while Redis is failing, don't wait on it."""
+
+    def __init__(self) -> None:
+        self._skip_until = 0.0
+
+    def skipping(self) -> bool:
+        return time.monotonic() < self._skip_until
+
+    def failed(self) -> None:
+        self._skip_until = time.monotonic() + _SKIP_AFTER_FAILURE_SECONDS
+
+
+class Bucket:
+    """One configured limiter; `take` never raises on a Redis failure."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        settings: BucketSettings,
+        outage: RedisOutage | None = None,
+    ) -> None:
+        self._limiter = TokenBucketLimiter(
+            redis, prefix=prefix, capacity=settings.capacity, rate_per_second=settings.per_second
+        )
+        self._outage = outage or RedisOutage()
+
+    async def take(self, key: str, cost: float = 1.0) -> Decision:
+        if self._outage.skipping():
+            return _ALLOW
+        try:
+            return await asyncio.wait_for(self._limiter.take(key, cost), _REDIS_WAIT_SECONDS)
+        except (TimeoutError, RedisError, OSError) as exc:
+            self._outage.failed()
+            log.warning("rate limits not enforced for a while, Redis failed: %r", exc)
+            return _ALLOW
+
+    async def refund(self, key: str) -> None:
+        """Give one token back (a negative take), e.g. after a login that succeeded."""
+        await self.take(key, cost=-1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimiters:
+    ingest_per_token: Bucket
+    login_per_ip: Bucket
+    failed_login: Bucket
+    trusted_proxies: frozenset[str]
+    enabled: bool
+
+
+def build_rate_limiters(
+    redis: aioredis.Redis, redis_prefix: str, settings: RateLimitSettings
+) -> RateLimiters:
+    outage = RedisOutage()
+    return RateLimiters(
+        ingest_per_token=Bucket(redis, redis_prefix + "ingest:", settings.ingest_per_token, outage),
+        login_per_ip=Bucket(redis, redis_prefix + "login-ip:", settings.login_per_ip, outage),
+        failed_login=Bucket(
+            redis, redis_prefix + "login-fail:", settings.failed_login_per_user_ip, outage
+        ),
+        trusted_proxies=frozenset(settings.trusted_proxies),
+        enabled=settings.enabled,
+    )
+
+
+def rate_limiters(connection: HTTPConnection) -> RateLimiters:
+    """The app's limiters, built on first use from its Redis client and settings."""
+    state = connection.app.state
+    limiters: RateLimiters | None = getattr(state, "rate_limiters", None)
+    if limiters is None:
+        limiters = build_rate_limiters(
+            state.redis, state.settings.redis_prefix, state.settings.rate_limits
+        )
+        state.rate_limiters = limiters
+    return limiters
+
+
+def client_ip(connection: HTTPConnection, trusted_proxies: frozenset[str]) -> str:
+    """The peer address; behind a trusted proxy, the right-most X-Forwarded-For hop that is
+    not itself a trusted proxy."""
+    peer = connection.client.host if connection.client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in connection.headers.get("x-forwarded-for", "").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted_proxies:
+            return hop
+    return peer
+
+
+def failed_login_key(user_name: str, ip: str) -> str:
+    # Hashed: the name is caller-supplied and must not shape Redis keys.
+    return hashlib.sha256(f"{user_name.lower()}\0{ip}".encode()).hexdigest()
+
+
+def too_many_requests(decision: Decision, what: str) -> HTTPException:
+    return HTTPException(
+        429,
+        detail=f"too many {what}; retry in {decision.retry_after_seconds} s",
+        headers={"Retry-After": str(decision.retry_after_seconds)},
+    )
+
+
+async def limit_ingest(connection: HTTPConnection, token_id: int) -> None:
+    """429 with Retry-After when this agent token's bucket is empty."""
+    limiters = rate_limiters(connection)
+    if not limiters.enabled:
+        return
+    decision = await limiters.ingest_per_token.take(str(token_id))
+    if not decision.allowed:
+        raise too_many_requests(decision, "requests for this agent token")

@@ -1,0 +1,74 @@
+"""ReportDeduplicator: claims on real Redis, shared by concurrent requests, freed when unused."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio as aioredis
+
+from backend.ingest.dedup import ReportDeduplicator
+
+
+class CountingRedis:
+    """The real client, counting the round trips the claims make."""
+
+    def __init__(self, real: aioredis.Redis) -> None:
+        self.real = real
+        self.round_trips = 0
+
+    def register_script(self, script: str) -> object:
+        inner = self.real.register_script(script)
+
+        async def call(**kwargs: object) -> object:
+            self.round_trips += 1
+            return await inner(**kwargs)  # type: ignore[arg-type]
+
+        return call
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.real, name)
+
+
+async def test_a_report_is_new_once_then_a_duplicate(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    dedup = ReportDeduplicator(redis_client, redis_prefix)
+    assert await dedup.claim([("i-1", 1), ("i-1", 2)]) == [True, True]
+    assert await dedup.claim([("i-1", 2), ("i-1", 3), ("i-2", 1)]) == [False, True, True]
+
+
+async def test_concurrent_claims_share_round_trips_and_each_gets_its_own_answer(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    counting = CountingRedis(redis_client)
+    dedup = ReportDeduplicator(counting, redis_prefix)  # type: ignore[arg-type]
+    # 20 requests at once, two of them the same report (a retry racing its original).
+    keys = [[("i-1", seq)] for seq in range(1, 20)] + [[("i-1", 7)]]
+    answers = await asyncio.gather(*(dedup.claim(k) for k in keys))
+    assert answers[:19] == [[True]] * 19
+    assert answers[19] == [False]
+    assert counting.round_trips < 20  # the first goes alone, the rest ride together
+
+
+async def test_a_cancelled_request_frees_its_claims_for_the_retry(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    dedup = ReportDeduplicator(redis_client, redis_prefix)
+    first = asyncio.create_task(dedup.claim([("i-1", 1)]))
+    second = asyncio.create_task(dedup.claim([("i-1", 2)]))  # waits behind the first
+    await asyncio.sleep(0)
+    second.cancel()
+    assert await first == [True]
+    for _ in range(100):  # the flusher releases the cancelled claim right after the round trip
+        if not await redis_client.exists(f"{redis_prefix}dedup:i-1:2"):
+            break
+        await asyncio.sleep(0.01)
+    assert await dedup.claim([("i-1", 2)]) == [True]  # the agent's retry is not a duplicate
+
+
+async def test_with_redis_away_everything_counts_as_new() -> None:
+    dead = aioredis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+    dedup = ReportDeduplicator(dead, "unused:", max_wait_seconds=0.5)
+    assert await dedup.claim([("i-1", 1), ("i-1", 1)]) == [True, True]
+    assert await dedup.claim([("i-1", 1)]) == [True]  # paused: Redis is not asked again
+    await dead.aclose()
