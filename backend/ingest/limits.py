@@ -36,6 +36,9 @@ def unsupported(detail: str) -> IngestError:
     return IngestError(415, detail, "unsupported_encoding")
 
 
+MAX_AGE_MS = 30 * 24 * 3600 * 1000  # the longest raw retention ingest accepts data for
+
+
 @dataclass(frozen=True, slots=True)
 class IngestLimits:
     max_body_bytes: int = 10 * 1024 * 1024  # applies to the body as sent AND after decompression
@@ -44,7 +47,7 @@ class IngestLimits:
     max_label_value_length: int = 2048
     max_future_ms: int = 10 * 60 * 1000  # clocks drift; ten minutes ahead is already suspicious
     # Nothing older than the storage horizon: rollups and partitions past it are never read.
-    max_age_ms: int = 30 * 24 * 3600 * 1000
+    max_age_ms: int = MAX_AGE_MS
 
 
 def check_time(time_ms: int, now_ms: int, limits: IngestLimits, where: str) -> None:

@@ -21,7 +21,13 @@ from starlette.exceptions import HTTPException
 from backend.auth.agent_tokens import AgentTokenDep, require_agent_token
 from backend.ingest import json_report, otlp, remote_write
 from backend.ingest.dedup import ReportDeduplicator
-from backend.ingest.limits import IngestError, IngestLimits, decode_content_encoding, too_large
+from backend.ingest.limits import (
+    MAX_AGE_MS,
+    IngestError,
+    IngestLimits,
+    decode_content_encoding,
+    too_large,
+)
 from backend.model import IngestBatch, Overloaded, SampleSink
 from backend.storage.series_ids import InvalidSample
 
@@ -59,7 +65,10 @@ def _limits(request: Request) -> IngestLimits:
     settings = state.settings
     cached: tuple[object, IngestLimits] | None = getattr(state, "ingest_limits", None)
     if cached is None or cached[0] is not settings:  # built once per app, not per request
-        cached = (settings, IngestLimits(max_body_bytes=settings.max_body_bytes))
+        # Older than raw retention would be dropped by the next retention pass: refuse it now.
+        max_age_ms = min(MAX_AGE_MS, int(settings.retention.raw_samples * 1000))
+        limits = IngestLimits(max_body_bytes=settings.max_body_bytes, max_age_ms=max_age_ms)
+        cached = (settings, limits)
         state.ingest_limits = cached
     return cached[1]
 

@@ -274,3 +274,19 @@ async def test_real_app_stores_nothing_from_bad_requests_and_stays_ready(
         finally:
             await conn.close()
         assert "/api/v1/write" in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_samples_older_than_raw_retention_are_refused(light_harness: IngestHarness) -> None:
+    # Default raw retention is 7 days: 8-day-old data would be deleted by the next retention pass.
+    eight_days_ago = now_ms() - 8 * 86_400_000
+    response = await light_harness.client.post(
+        "/ingest/metrics", json=document(time_ms=eight_days_ago), headers=light_harness.auth()
+    )
+    assert response.status_code == 422, response.text
+    assert "retention horizon (7 days)" in response.json()["detail"]
+    assert light_harness.pipeline.samples == []
+    six_days_ago = now_ms() - 6 * 86_400_000
+    response = await light_harness.client.post(
+        "/ingest/metrics", json=document(time_ms=six_days_ago, seq=9), headers=light_harness.auth()
+    )
+    assert response.status_code == 200, response.text
