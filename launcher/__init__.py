@@ -1,0 +1,1 @@
+"""`hostpulse up`: the whole stack on one machine, with embedded PostgreSQL and Redis."""
