@@ -163,7 +163,7 @@ def in_process_cycle_ms(cycles: int) -> list[float]:
     from exporter.model import CollectorResult, Snapshot
     from exporter.sinks.prometheus import build_registry
 
-    scheduled = build_collectors(AgentConfig())
+    scheduled = build_collectors(AgentConfig().options())
     latest: list[Snapshot | None] = [None]
     registry = build_registry(lambda: latest[0])
     samples = []
@@ -229,7 +229,7 @@ def main() -> int:
     node_exporter = shutil.which("prometheus-node-exporter")
     process_exporter = shutil.which("prometheus-process-exporter")
     results: dict[str, list[float]] = {}
-    rss = float("nan")  # the last agent phase's: all three outputs on
+    rss: dict[str, float] = {}  # VmRSS per agent phase, MB
     with tempfile.TemporaryDirectory(prefix="hostpulse-bench-") as tmp:
         directory = Path(tmp)
         progress(f"starting {args.processes} idle processes")
@@ -251,8 +251,8 @@ def main() -> int:
                         results[f"hostpulse-exporter per cycle ({label})"] = cpu_per_cycle(
                             proc.pid, url, args.windows, args.per_window, args.interval
                         )
-                        rss = rss_mb(proc.pid)
-                        progress(f"hostpulse-exporter ({label}) resident memory: {rss:.1f} MB")
+                        rss[label] = rss_mb(proc.pid)
+                        progress(f"hostpulse-exporter ({label}) RSS: {rss[label]:.1f} MB")
                 progress(f"requests received by the dummy sinks: {_AcceptAll.received}")
             if node_exporter:
                 port = free_port()
@@ -288,7 +288,7 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
-def report(results: dict[str, list[float]], rss: float, total: int) -> int:
+def report(results: dict[str, list[float]], rss: dict[str, float], total: int) -> int:
     print(f"\nCPU at {total} processes, {os.cpu_count()} CPUs (utime+stime; phase 0: process_time)")
     for name, samples in results.items():
         print(summary(name, samples))
@@ -298,10 +298,14 @@ def report(results: dict[str, list[float]], rss: float, total: int) -> int:
             print(
                 f"ratio {name} / hostpulse-exporter: {statistics.median(results[name]) / ours:.1f}x"
             )
-    cpu_ok, rss_ok = ours <= CPU_TARGET_MS, rss <= RSS_TARGET_MB
+    for label, megabytes in rss.items():
+        print(f"hostpulse-exporter resident memory ({label}): {megabytes:.1f} MB")
+    all_outputs = rss.get("all three outputs", float("nan"))
+    cpu_ok, rss_ok = ours <= CPU_TARGET_MS, all_outputs <= RSS_TARGET_MB
     print(f"target CPU <= {CPU_TARGET_MS:.0f} ms/cycle: {ours:.2f} ms -> {verdict(cpu_ok)}")
     print(
-        f"target RSS <= {RSS_TARGET_MB:.0f} MB, all outputs on: {rss:.1f} MB -> {verdict(rss_ok)}"
+        f"target RSS <= {RSS_TARGET_MB:.0f} MB, all outputs on: {all_outputs:.1f} MB "
+        f"-> {verdict(rss_ok)}"
     )
     return 0 if cpu_ok and rss_ok else 1
 

@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 
 from exporter import __version__
 from exporter.agent_health import AgentHealth
-from exporter.config import AgentConfig
 from exporter.host_identity import resolve_host_id, resolve_host_name
 from exporter.model import Snapshot
+from exporter.options import AgentOptions
 from exporter.scheduler import CollectionScheduler, ScheduledLike
 from exporter.sinks.base import Sink
 
@@ -163,7 +163,7 @@ class Agent:
 
 
 def build_sinks(
-    config: AgentConfig, *, host_name: str, host_id: str, health: AgentHealth
+    config: AgentOptions, *, host_name: str, host_id: str, health: AgentHealth
 ) -> list[Sink]:
     """The enabled outputs, each module imported only when its output is on."""
     sinks: list[Sink] = []
@@ -184,7 +184,7 @@ def build_sinks(
     return sinks
 
 
-def build_agent(config: AgentConfig) -> Agent:
+def build_agent(config: AgentOptions) -> Agent:
     """The real agent for a validated config."""
     from exporter.collectors.registry import build_collectors
 

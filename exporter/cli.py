@@ -1,29 +1,25 @@
 """`hostpulse-exporter`: flags and config, then run the agent, `--once` or `--print-config`.
 
 Exit codes: 0 done (also after SIGTERM/SIGINT), 1 an output could not start, 2 a bad config/flag.
+Running the agent, this process validates the config and then becomes `exporter.runtime`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 from typing import Any, NoReturn
 
 import orjson
 
 from exporter import __version__
-from exporter.config import AgentConfig, CollectorsConfig, ConfigError, load_config
-
-log = logging.getLogger("exporter.cli")
+from exporter.config import CollectorsConfig, ConfigError, load_config
+from exporter.options import AgentOptions
 
 EXIT_CONFIG = 2
-EXIT_RUNTIME = 1
 # Utilizations are rates: `--once` reads every collector twice, this far apart.
 ONCE_PRIME_SECONDS = 0.5
 COLLECTOR_NAMES = tuple(CollectorsConfig.model_fields)
@@ -139,7 +135,7 @@ def overrides_from_flags(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
-def print_once(config: AgentConfig) -> None:
+def print_once(config: AgentOptions) -> None:
     """Collect one report from every enabled collector and print it in the push format."""
     from exporter.agent import Agent
     from exporter.collectors.registry import build_collectors
@@ -165,46 +161,6 @@ def print_once(config: AgentConfig) -> None:
     sys.stdout.flush()
 
 
-def raise_open_file_limit() -> None:
-    """Raise the soft RLIMIT_NOFILE to the hard limit, as Go daemons like node_exporter do.
-
-    The process scan keeps each process's stat files open between cycles; with the common soft
-    limit of 1024 only a few hundred processes would get that cheap path.
-    """
-    try:
-        import resource
-    except ImportError:  # not on Unix
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            log.debug("cannot raise the open-file limit", extra={"fields": {"soft": soft}})
-
-
-def run_agent(config: AgentConfig) -> int:
-    from exporter.agent import build_agent
-
-    raise_open_file_limit()
-    agent = build_agent(config)
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("stopping", extra={"fields": {"signal": signal.Signals(signum).name}})
-        agent.stop()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    try:
-        agent.run()
-    except OSError as exc:
-        log.error("cannot start", extra={"fields": {"error": str(exc)}})
-        return EXIT_RUNTIME
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -219,9 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     configure_logging(config.log_format, config.log_level)
     if args.once:
-        print_once(config)
+        print_once(config.options())
         return 0
-    return run_agent(config)
+    from exporter.runtime import exec_runtime, run_agent
+
+    exec_runtime(config.handover_json())  # returns only where the lean runtime cannot start
+    return run_agent(config.options())
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from exporter.collectors.memory import MemoryCollector
 from exporter.collectors.network import NetworkCollector
 from exporter.collectors.processes import ProcessesCollector
 from exporter.collectors.system import SystemCollector
-from exporter.config import AgentConfig, CollectorConfig
+from exporter.options import AgentOptions, CollectorOptions
 from exporter.procfs.cpu_stat import read_logical_cpu_count
 
 
@@ -32,7 +32,7 @@ def procfs_available(procfs: Path) -> bool:
     return sys.platform.startswith("linux") and (procfs / "stat").is_file()
 
 
-def _build(name: str, config: AgentConfig, procfs: Path | None) -> Collector:
+def _build(name: str, config: AgentOptions, procfs: Path | None) -> Collector:
     top_n = config.collectors.processes.top_n
     if procfs is None:
         portable: dict[str, Callable[[], Collector]] = {
@@ -57,10 +57,10 @@ def _build(name: str, config: AgentConfig, procfs: Path | None) -> Collector:
     return linux[name](procfs)
 
 
-def build_collectors(config: AgentConfig) -> list[ScheduledCollector]:
+def build_collectors(config: AgentOptions) -> list[ScheduledCollector]:
     """The enabled collectors in a fixed order; a collector's own interval wins over the agent's."""
     procfs = config.procfs if procfs_available(config.procfs) else None
-    sections: dict[str, CollectorConfig] = {
+    sections: dict[str, CollectorOptions] = {
         "cpu": config.collectors.cpu,
         "memory": config.collectors.memory,
         "processes": config.collectors.processes,

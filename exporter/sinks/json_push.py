@@ -21,10 +21,10 @@ from email.utils import parsedate_to_datetime
 from typing import Literal
 
 from exporter.agent_health import AgentHealth
-from exporter.config import JsonPushConfig
 from exporter.host_identity import new_instance_id
 from exporter.json_report import AgentInfo, encode_batch, encode_report
 from exporter.model import Snapshot
+from exporter.options import JsonPushOptions
 from exporter.report_buffer import ReportBuffer
 from exporter.spool import BufferedReport, Spool, SpoolState
 
@@ -96,7 +96,7 @@ class JsonPushSink:
 
     def __init__(
         self,
-        config: JsonPushConfig,
+        config: JsonPushOptions,
         *,
         health: AgentHealth,
         agent_version: str,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
     Counter,
     Histogram,
     MeterProvider,
@@ -30,8 +32,8 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 
 from exporter import __version__
-from exporter.config import OtlpConfig
 from exporter.model import Kind, Metric, Snapshot
+from exporter.options import OtlpOptions
 
 _log = logging.getLogger(__name__)
 
@@ -50,6 +52,13 @@ _CUMULATIVE: dict[type, AggregationTemporality] = {
         ObservableGauge,
     )
 }
+# The SDK keeps state (~2.6 kB) for every attribute set an observable instrument ever reported,
+# and the top-N processes come and go with new pid/rank attributes: on a busy host that grows by
+# MBs an hour until the SDK's 2,000-set limit per instrument folds new processes into one overflow
+# point. Past this many process series (all instruments together) since the provider was built,
+# the sink starts a fresh provider: at most ~2.6 MB of such state, and never an overflow.
+DEFAULT_PROCESS_SERIES_LIMIT = 1000
+_PROCESS_PREFIX = "process."
 _FACTORIES = {
     Kind.COUNTER: "create_observable_counter",
     Kind.GAUGE: "create_observable_gauge",
@@ -67,7 +76,7 @@ def http_metrics_url(endpoint: str) -> str:
     return endpoint
 
 
-def validate_endpoint(config: OtlpConfig) -> None:
+def validate_endpoint(config: OtlpOptions) -> None:
     """ValueError naming otlp.endpoint unless it is an http:// or https:// URL with a host."""
     parts = urlsplit(config.endpoint.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -76,7 +85,7 @@ def validate_endpoint(config: OtlpConfig) -> None:
         )
 
 
-def build_metric_exporter(config: OtlpConfig) -> MetricExporter:
+def build_metric_exporter(config: OtlpOptions) -> MetricExporter:
     """The OTLP exporter for `config.protocol`, importing only that protocol's package."""
     headers = {key: value.get_secret_value() for key, value in config.headers.items()}
     if config.protocol == "grpc":
@@ -117,14 +126,19 @@ class OtlpSink:
 
     def __init__(
         self,
-        config: OtlpConfig,
+        config: OtlpOptions,
         *,
         host_name: str,
         host_id: str,
         service_version: str = __version__,
+        process_series_limit: int = DEFAULT_PROCESS_SERIES_LIMIT,
     ) -> None:
         validate_endpoint(config)
         self._config = config
+        self._process_series_limit = process_series_limit
+        self._process_series: set[int] = set()  # hashes of (name, attributes) seen
+        self._retiring: list[threading.Thread] = []
+        self.generations = 0  # providers built so far (1 + rotations)
         self._service_version = service_version
         self._resource_attributes = {
             "host.name": host_name,
@@ -141,37 +155,75 @@ class OtlpSink:
         self._reported_conflicts: set[str] = set()
 
     def start(self) -> None:
+        self._provider, self._meter = self._build_provider()
+        latest = self._latest
+        if latest is not None:
+            self._ensure_instruments(latest[1])
+
+    def _build_provider(self) -> tuple[MeterProvider, Meter]:
         reader = PeriodicExportingMetricReader(
             build_metric_exporter(self._config),
             export_interval_millis=self._config.interval * 1000,
             export_timeout_millis=self._config.timeout * 1000,
         )
-        self._provider = MeterProvider(
+        provider = MeterProvider(
             metric_readers=[reader],
             resource=Resource.create(self._resource_attributes),
             shutdown_on_exit=False,  # the agent shuts us down within its deadline
+            # No spans in the agent, so no exemplars to sample: skip the per-measurement check.
+            exemplar_filter=AlwaysOffExemplarFilter(),
         )
-        self._meter = self._provider.get_meter(SERVICE_NAME, self._service_version)
-        self._meter.create_observable_gauge(
+        meter = provider.get_meter(SERVICE_NAME, self._service_version)
+        meter.create_observable_gauge(
             "hostpulse.collector.duration",
             callbacks=[self._observe_health(lambda r: r.duration_seconds)],
             unit="s",
             description="Seconds the collector's last run took.",
         )
-        self._meter.create_observable_gauge(
+        meter.create_observable_gauge(
             "hostpulse.collector.success",
             callbacks=[self._observe_health(lambda r: 1.0 if r.success else 0.0)],
             description="1 if the collector's last run succeeded, 0 if it failed.",
         )
+        self.generations += 1
+        return provider, meter
+
+    def _count_process_series(self, by_name: dict[str, list[Metric]]) -> None:
+        seen = self._process_series
+        for name, metrics in by_name.items():
+            if name.startswith(_PROCESS_PREFIX):
+                for metric in metrics:
+                    seen.update(hash((name, *sorted(p.attributes.items()))) for p in metric.points)
+        if len(seen) > self._process_series_limit:
+            self._rotate()
+
+    def _rotate(self) -> None:
+        """A fresh provider without the stale series; the old one exports once more and stops."""
+        old = self._provider
+        provider, meter = self._build_provider()
+        with self._instrument_lock:
+            self._provider, self._meter, self._instruments = provider, meter, {}
+        self._process_series.clear()
         latest = self._latest
         if latest is not None:
             self._ensure_instruments(latest[1])
+        if old is not None:  # its last export may wait on the network: never in this thread
+            retire = threading.Thread(
+                target=old.shutdown,
+                kwargs={"timeout_millis": self._config.timeout * 1000},
+                name="otlp-retire",
+                daemon=True,
+            )
+            retire.start()
+            self._retiring = [t for t in self._retiring if t.is_alive()] + [retire]
 
     def submit(self, snapshot: Snapshot) -> None:
         by_name: dict[str, list[Metric]] = {}
         for metric in snapshot.metrics():
             by_name.setdefault(metric.name, []).append(metric)
         self._latest = (snapshot, by_name)
+        if self._provider is not None:
+            self._count_process_series(by_name)
         if self._meter is not None and not by_name.keys() <= self._instruments.keys():
             self._ensure_instruments(by_name)
 
@@ -181,10 +233,13 @@ class OtlpSink:
         return provider is not None and provider.force_flush(timeout_millis=timeout_seconds * 1000)
 
     def shutdown(self, deadline_seconds: float) -> None:
+        ends_at = time.monotonic() + deadline_seconds
         provider, self._provider, self._meter = self._provider, None, None
         if provider is not None:
             # The reader makes one last collection and export, bounded by the deadline.
             provider.shutdown(timeout_millis=max(deadline_seconds, 0.001) * 1000)
+        for retire in self._retiring:
+            retire.join(timeout=max(0.0, ends_at - time.monotonic()))
 
     def _ensure_instruments(self, by_name: dict[str, list[Metric]]) -> None:
         meter = self._meter

@@ -21,8 +21,8 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
 from exporter import __version__
-from exporter.config import PrometheusConfig
 from exporter.model import Snapshot
+from exporter.options import PrometheusOptions
 from exporter.sinks.prometheus_families import snapshot_families
 from exporter.sinks.prometheus_text import negotiate, render
 
@@ -194,7 +194,7 @@ class PrometheusSink:
 
     name = "prometheus"
 
-    def __init__(self, config: PrometheusConfig, *, service_version: str = __version__) -> None:
+    def __init__(self, config: PrometheusOptions, *, service_version: str = __version__) -> None:
         self._listen = config.listen
         self._host, self._port = parse_listen_address(config.listen)
         self._snapshot: Snapshot | None = None

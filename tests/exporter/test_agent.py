@@ -149,14 +149,14 @@ def test_every_report_the_agent_produces_validates_against_the_schema() -> None:
 def test_build_sinks_imports_only_enabled_outputs(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("t")
-    none = load_config(overrides={"prometheus": {"enabled": False}})
+    none = load_config(overrides={"prometheus": {"enabled": False}}).options()
     assert build_sinks(none, host_name="h", host_id="i", health=AgentHealth()) == []
     push_only = load_config(
         overrides={
             "prometheus": {"enabled": False},
             "json_push": {"enabled": True, "token_file": str(token)},
         }
-    )
+    ).options()
     sinks = build_sinks(push_only, host_name="h", host_id="i", health=AgentHealth())
     assert [s.name for s in sinks] == ["json_push"]
 

@@ -21,6 +21,7 @@ import pytest
 from exporter.agent_health import AgentHealth
 from exporter.config import JsonPushConfig
 from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
+from exporter.options import JsonPushOptions
 from exporter.sinks.json_push import JsonPushSink, backoff_delay, parse_retry_after
 from tests.conftest import free_port
 
@@ -122,7 +123,7 @@ def make_snapshot(value: float = 0.25) -> Snapshot:
     )
 
 
-def push_config(url: str, **changes: Any) -> JsonPushConfig:
+def push_config(url: str, **changes: Any) -> JsonPushOptions:
     settings: dict[str, Any] = {
         "enabled": True,
         "url": url,
@@ -132,10 +133,10 @@ def push_config(url: str, **changes: Any) -> JsonPushConfig:
         "backoff_max": "500ms",
     }
     settings.update(changes)
-    return JsonPushConfig(**settings)
+    return JsonPushConfig(**settings).options()
 
 
-def make_sink(config: JsonPushConfig, health: AgentHealth | None = None) -> JsonPushSink:
+def make_sink(config: JsonPushOptions, health: AgentHealth | None = None) -> JsonPushSink:
     return JsonPushSink(config, health=health or AgentHealth(), agent_version="0.1.0")
 
 

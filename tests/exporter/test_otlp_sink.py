@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from pydantic import SecretStr
 
 from exporter.config import OtlpConfig
 from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
+from exporter.options import OtlpOptions
 from exporter.sinks.otlp import OtlpSink, http_metrics_url, validate_endpoint
 from tests.conftest import free_port
 from tests.exporter.golden.snapshot import (
@@ -42,7 +44,7 @@ HEADERS = {"Authorization": "Bearer s3cret", "X-Tenant": "acme"}
 @contextmanager
 def receiver_and_config(
     protocol: Literal["grpc", "http/protobuf"], **settings: Any
-) -> Iterator[tuple[Any, OtlpConfig]]:
+) -> Iterator[tuple[Any, OtlpOptions]]:
     receiver: HttpOtlpReceiver | GrpcOtlpReceiver
     if protocol == "grpc":
         receiver = GrpcOtlpReceiver()
@@ -56,7 +58,7 @@ def receiver_and_config(
         endpoint=endpoint,
         headers={k: SecretStr(v) for k, v in HEADERS.items()},
         **settings,
-    )
+    ).options()
     with receiver:
         yield receiver, config
 
@@ -72,7 +74,7 @@ def _has(name: str, value: float | None = None) -> Any:
     return check
 
 
-def _sink(config: OtlpConfig) -> OtlpSink:
+def _sink(config: OtlpOptions) -> OtlpSink:
     return OtlpSink(config, host_name=HOST_NAME, host_id=HOST_ID, service_version=SERVICE_VERSION)
 
 
@@ -173,7 +175,7 @@ def test_shutdown_keeps_its_deadline_when_the_endpoint_is_down(
         endpoint=f"http://127.0.0.1:{free_port()}",
         interval=3600,
         timeout=120,
-    )
+    ).options()
     sink = _sink(config)
     sink.start()
     sink.submit(_uptime_snapshot(1.0))
@@ -182,6 +184,33 @@ def test_shutdown_keeps_its_deadline_when_the_endpoint_is_down(
     took = time.monotonic() - started
     # Generous slack for a loaded machine; without the deadline this would take the 120 s timeout.
     assert took < 30, f"shutdown(1.0) took {took:.1f} s"
+
+
+def _process_snapshot(pid: int) -> Snapshot:
+    who = {"rank": "1", "process.pid": str(pid), "process.executable.name": "worker"}
+    rss = Metric("process.memory.usage", "By", Kind.UPDOWN, "RSS.", [Point(pid * 1000.0, who)])
+    return Snapshot(
+        float(pid), HOST_NAME, HOST_ID, [CollectorResult("processes", [rss], 0.01, True)]
+    )
+
+
+def test_processes_that_come_and_go_do_not_pile_up_in_the_sdk() -> None:
+    # Each new top process is a new attribute set the SDK would keep forever (memory, then an
+    # overflow point): past the limit the sink starts afresh and keeps exporting current values.
+    with receiver_and_config("http/protobuf", interval=3600) as (receiver, config):
+        sink = OtlpSink(config, host_name=HOST_NAME, host_id=HOST_ID, process_series_limit=3)
+        sink.start()
+        try:
+            for pid in range(100, 108):
+                sink.submit(_process_snapshot(pid))
+            assert sink.generations >= 3, "the provider was never renewed"
+            assert sink.flush(10.0)
+            items = receiver.inbox.wait_for(_has("process.memory.usage", 107000.0), timeout=20)
+        finally:
+            sink.shutdown(5.0)
+    latest = decode_metrics(items[-1].request)["process.memory.usage"].points
+    assert latest == [({"rank": "1", "process.pid": "107", "process.executable.name": "worker"},
+                       107000.0)]  # fmt: skip
 
 
 def test_never_installs_the_global_meter_provider() -> None:
@@ -201,7 +230,7 @@ def test_http_protocol_does_not_import_grpc() -> None:
         "from exporter.config import OtlpConfig\n"
         "from exporter.sinks.otlp import OtlpSink\n"
         "sink = OtlpSink(OtlpConfig(protocol='http/protobuf', endpoint='http://127.0.0.1:9',"
-        " interval=3600), host_name='h', host_id='i')\n"
+        " interval=3600).options(), host_name='h', host_id='i')\n"
         "sink.start(); sink.shutdown(0.5)\n"
         "print(sorted(m for m in sys.modules if m == 'grpc' or m.startswith('grpc.')))\n"
     )
@@ -226,7 +255,7 @@ def test_http_metrics_url(endpoint: str, expected: str) -> None:
 @pytest.mark.parametrize("endpoint", ["collector:4318", "ftp://collector:4318", "http://"])
 def test_bad_endpoint_is_named(endpoint: str) -> None:
     # The config already refuses these; the sink says the same when built without it.
-    config = OtlpConfig.model_construct(protocol="http/protobuf", endpoint=endpoint)
+    config = replace(OtlpConfig(protocol="http/protobuf").options(), endpoint=endpoint)
     with pytest.raises(ValueError, match=r"otlp\.endpoint"):
         validate_endpoint(config)
 

@@ -192,7 +192,7 @@ def test_prometheus_scrapes_the_real_agent(tmp_path: Path) -> None:
 
 def test_prometheus_ingests_the_sink_with_escaping_intact(tmp_path: Path) -> None:
     port = free_port()
-    sink = PrometheusSink(PrometheusConfig(listen=f"127.0.0.1:{port}"))
+    sink = PrometheusSink(PrometheusConfig(listen=f"127.0.0.1:{port}").options())
     sink.submit(golden_snapshot())
     sink.start()
     try:

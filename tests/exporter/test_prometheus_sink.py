@@ -189,9 +189,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 @pytest.fixture
 def sink() -> Iterator[PrometheusSink]:
-    sink = PrometheusSink(
-        PrometheusConfig(listen=f"127.0.0.1:{free_port()}"), service_version=SERVICE_VERSION
-    )
+    config = PrometheusConfig(listen=f"127.0.0.1:{free_port()}").options()
+    sink = PrometheusSink(config, service_version=SERVICE_VERSION)
     sink.start()
     try:
         yield sink
@@ -281,7 +280,7 @@ def test_port_in_use_gives_a_clear_error() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         listen = f"127.0.0.1:{taken.getsockname()[1]}"
-        sink = PrometheusSink(PrometheusConfig(listen=listen))
+        sink = PrometheusSink(PrometheusConfig(listen=listen).options())
         with pytest.raises(OSError, match=rf"prometheus\.listen {listen}: address already in use"):
             sink.start()
 
@@ -290,7 +289,7 @@ def test_serves_on_ipv6_loopback() -> None:
     if not socket.has_ipv6:
         pytest.skip("no IPv6 support")
     port = free_port()
-    sink = PrometheusSink(PrometheusConfig(listen=f"[::1]:{port}"))
+    sink = PrometheusSink(PrometheusConfig(listen=f"[::1]:{port}").options())
     try:
         sink.start()
     except OSError as exc:
@@ -306,7 +305,7 @@ def test_serves_on_ipv6_loopback() -> None:
 
 def test_shutdown_stops_serving() -> None:
     port = free_port()
-    sink = PrometheusSink(PrometheusConfig(listen=f"127.0.0.1:{port}"))
+    sink = PrometheusSink(PrometheusConfig(listen=f"127.0.0.1:{port}").options())
     sink.start()
     assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 200
     sink.shutdown(5.0)

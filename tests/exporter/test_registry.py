@@ -11,7 +11,7 @@ from tests.exporter.fixtures.fake_procfs import install_snapshot
 
 
 def test_every_collector_by_default_with_the_agent_interval() -> None:
-    scheduled = build_collectors(AgentConfig(interval=3))
+    scheduled = build_collectors(AgentConfig(interval=3).options())
     names = [s.collector.name for s in scheduled]
     assert names == ["cpu", "memory", "processes", "disk", "network", "handles", "system"]
     assert {s.interval for s in scheduled} == {3.0}
@@ -40,9 +40,8 @@ def test_enabled_and_own_interval_are_honoured() -> None:
 def test_collectors_read_the_configured_procfs(tmp_path: Path) -> None:
     procfs = install_snapshot(tmp_path / "proc", "t1")
     assert procfs_available(procfs)
-    scheduled = {
-        s.collector.name: s.collector for s in build_collectors(AgentConfig(procfs=procfs))
-    }
+    options = AgentConfig(procfs=procfs).options()
+    scheduled = {s.collector.name: s.collector for s in build_collectors(options)}
     uptime = next(m for m in scheduled["system"].collect().metrics if m.name == "system.uptime")
     assert uptime.points[0].value == 1001.0
     assert {p.pid for p in scheduled["processes"].collect().processes} == {1, 100, 200, 300, 500}
@@ -53,7 +52,7 @@ def test_collectors_read_the_configured_procfs(tmp_path: Path) -> None:
 
 def test_without_procfs_every_collector_falls_back_to_psutil(tmp_path: Path) -> None:
     assert not procfs_available(tmp_path)
-    scheduled = build_collectors(AgentConfig(procfs=tmp_path))
+    scheduled = build_collectors(AgentConfig(procfs=tmp_path).options())
     assert len(scheduled) == 7
     for item in scheduled:
         output = item.collector.collect()

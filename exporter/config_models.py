@@ -1,0 +1,200 @@
+"""The agent's settings as pydantic models: the fields, their validation and their defaults.
+
+`exporter.config` layers the sources (file, `HOSTPULSE_*` environment, flags) on top with
+pydantic-settings. Components take the plain frozen dataclasses of `exporter.options` that
+`.options()` returns, so the running agent never imports pydantic (see `exporter.runtime`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from exporter import options as plain
+from exporter.durations import format_duration, parse_duration
+
+
+def _positive_duration(value: Any) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError("must be positive (a duration such as '2s')")
+    return seconds
+
+
+# Seconds in Python; '2s'-style strings (or plain numbers of seconds) in files, env and flags.
+Duration = Annotated[
+    float,
+    BeforeValidator(_positive_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+]
+
+
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// or https:// URL")
+    return value
+
+
+def _revealed(value: Any) -> Any:
+    """Python-mode dump data with SecretStr as its plain value (nested)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, dict):
+        return {key: _revealed(item) for key, item in value.items()}
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    def plain_data(self) -> dict[str, Any]:
+        """The values with secrets revealed, for the `exporter.options` builders only."""
+        data: dict[str, Any] = _revealed(self.model_dump(mode="python"))
+        return data
+
+
+class CollectorConfig(_Section):
+    enabled: bool = True
+    interval: Duration | None = None  # None: the agent-wide interval
+
+
+class TopProcessesConfig(CollectorConfig):
+    top_n: int = Field(default=5, ge=1, le=50)
+
+
+class CollectorsConfig(_Section):
+    cpu: CollectorConfig = CollectorConfig()
+    memory: CollectorConfig = CollectorConfig()
+    # One /proc scan per cycle: top-N processes, system-wide threads and process counts.
+    processes: TopProcessesConfig = TopProcessesConfig()
+    disk: CollectorConfig = CollectorConfig()
+    network: CollectorConfig = CollectorConfig()
+    handles: CollectorConfig = CollectorConfig()
+    # Load average, uptime, logical CPU count.
+    system: CollectorConfig = CollectorConfig()
+
+
+class PrometheusConfig(_Section):
+    enabled: bool = True
+    # Loopback by default: a cluster deployment sets 0.0.0.0:9860 so Prometheus can scrape it.
+    listen: str = "127.0.0.1:9860"
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{value!r} is not HOST:PORT (e.g. '127.0.0.1:9860')")
+        return value
+
+    def options(self) -> plain.PrometheusOptions:
+        return plain.prometheus_options(self.plain_data())
+
+
+class OtlpConfig(_Section):
+    enabled: bool = False
+    protocol: Literal["grpc", "http/protobuf"] = "grpc"
+    endpoint: str = "http://127.0.0.1:4317"
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    interval: Duration = 10.0
+    timeout: Duration = 10.0
+    insecure: bool = True
+
+    _endpoint = field_validator("endpoint")(_http_url)
+
+    def options(self) -> plain.OtlpOptions:
+        return plain.otlp_options(self.plain_data())
+
+
+class JsonPushConfig(_Section):
+    enabled: bool = False
+    url: str = "http://127.0.0.1:8000/ingest/metrics"
+    token: SecretStr | None = None
+    # A file holding the token (e.g. a mounted secret); read once at start-up, wins over `token`.
+    token_file: Path | None = None
+    timeout: Duration = 5.0
+    # At the default 2 s interval, 600 reports keep 20 minutes while the backend is away.
+    buffer_capacity: int = Field(default=600, ge=1, le=1_000_000)
+    max_batch: int = Field(default=50, ge=1, le=1000)
+    backoff_initial: Duration = 1.0
+    backoff_max: Duration = 60.0
+    spool_dir: Path | None = None
+
+    _url = field_validator("url")(_http_url)
+
+    @model_validator(mode="after")
+    def _token_and_backoff(self) -> Self:
+        if self.token_file is not None:
+            try:
+                text = self.token_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ValueError(
+                    f"token_file {self.token_file}: cannot read: {exc.strerror or exc}"
+                ) from exc
+            if not text:
+                raise ValueError(f"token_file {self.token_file}: file is empty")
+            self.token = SecretStr(text)
+        if self.enabled and (self.token is None or not self.token.get_secret_value()):
+            raise ValueError(
+                "token: required when json_push is enabled "
+                "(set HOSTPULSE_JSON_PUSH__TOKEN or use --token-file)"
+            )
+        if self.backoff_initial > self.backoff_max:
+            raise ValueError("backoff_initial: must not be larger than backoff_max")
+        return self
+
+    def options(self) -> plain.JsonPushOptions:
+        return plain.json_push_options(self.plain_data())
+
+
+class RuntimeConfig(_Section):
+    """Every setting of the agent, validated; `exporter.config.AgentConfig` adds the sources."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    interval: Duration = 2.0
+    host_name: str | None = Field(default=None, min_length=1, max_length=256)  # None: hostname
+    procfs: Path = Path("/proc")
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shutdown_deadline: Duration = 5.0
+    collectors: CollectorsConfig = CollectorsConfig()
+    prometheus: PrometheusConfig = PrometheusConfig()
+    otlp: OtlpConfig = OtlpConfig()
+    json_push: JsonPushConfig = JsonPushConfig()
+
+    def masked(self) -> dict[str, Any]:
+        """The effective config as JSON-ready data; SecretStr fields dump as '**********'."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        return data
+
+    def options(self) -> plain.AgentOptions:
+        return plain.agent_options(self.plain_data())
+
+    def handover_json(self) -> bytes:
+        """The config as JSON WITH its secrets, for `exporter.options.agent_options_from_json` only.
+
+        Never log or print it: it holds the push token and the OTLP headers.
+        """
+        import orjson
+
+        data = self.plain_data()
+        # The token was read from token_file at validation; the runtime must not read it again.
+        data["json_push"]["token_file"] = None
+        data["procfs"] = str(self.procfs)
+        if self.json_push.spool_dir is not None:
+            data["json_push"]["spool_dir"] = str(self.json_push.spool_dir)
+        return orjson.dumps(data)

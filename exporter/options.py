@@ -1,0 +1,189 @@
+"""The validated settings as frozen dataclasses: what the agent, its collectors and outputs take.
+
+`exporter.config_models` validates with pydantic and converts to these (`.options()`); the runtime
+process rebuilds them from the handed-over JSON without importing pydantic, whose models would
+cost ~19 MB of resident memory for as long as the agent runs. No defaults here: every value comes
+from the validated config, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A token or header value that never shows in a repr or a log line."""
+
+    value: str = field(repr=False)
+
+    def get_secret_value(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorOptions:
+    enabled: bool
+    interval: float | None  # None: the agent-wide interval
+
+
+@dataclass(frozen=True, slots=True)
+class TopProcessesOptions(CollectorOptions):
+    top_n: int
+
+
+@dataclass(frozen=True, slots=True)
+class CollectorsOptions:
+    cpu: CollectorOptions
+    memory: CollectorOptions
+    processes: TopProcessesOptions
+    disk: CollectorOptions
+    network: CollectorOptions
+    handles: CollectorOptions
+    system: CollectorOptions
+
+
+@dataclass(frozen=True, slots=True)
+class PrometheusOptions:
+    enabled: bool
+    listen: str
+
+
+@dataclass(frozen=True, slots=True)
+class OtlpOptions:
+    enabled: bool
+    protocol: str  # "grpc" | "http/protobuf"
+    endpoint: str
+    headers: Mapping[str, Secret]
+    interval: float
+    timeout: float
+    insecure: bool
+
+
+@dataclass(frozen=True, slots=True)
+class JsonPushOptions:
+    enabled: bool
+    url: str
+    token: Secret | None
+    token_file: Path | None
+    timeout: float
+    buffer_capacity: int
+    max_batch: int
+    backoff_initial: float
+    backoff_max: float
+    spool_dir: Path | None
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    interval: float
+    host_name: str | None
+    procfs: Path
+    log_format: Literal["json", "text"]
+    log_level: str
+    shutdown_deadline: float
+    collectors: CollectorsOptions
+    prometheus: PrometheusOptions
+    otlp: OtlpOptions
+    json_push: JsonPushOptions
+
+
+# Builders from the data of `config_models` (secrets as plain strings); a missing key is a bug.
+
+
+def _path(value: Any) -> Path | None:
+    return None if value is None else Path(value)
+
+
+def _log_format(value: Any) -> Literal["json", "text"]:
+    if value == "json":
+        return "json"
+    if value == "text":
+        return "text"
+    raise ValueError(f"log_format: {value!r} is not 'json' or 'text'")
+
+
+def _secret(value: Any) -> Secret | None:
+    return None if value is None else Secret(str(value))
+
+
+def collector_options(data: Mapping[str, Any]) -> CollectorOptions:
+    return CollectorOptions(enabled=bool(data["enabled"]), interval=data["interval"])
+
+
+def collectors_options(data: Mapping[str, Any]) -> CollectorsOptions:
+    processes = data["processes"]
+    return CollectorsOptions(
+        cpu=collector_options(data["cpu"]),
+        memory=collector_options(data["memory"]),
+        processes=TopProcessesOptions(
+            enabled=bool(processes["enabled"]),
+            interval=processes["interval"],
+            top_n=int(processes["top_n"]),
+        ),
+        disk=collector_options(data["disk"]),
+        network=collector_options(data["network"]),
+        handles=collector_options(data["handles"]),
+        system=collector_options(data["system"]),
+    )
+
+
+def prometheus_options(data: Mapping[str, Any]) -> PrometheusOptions:
+    return PrometheusOptions(enabled=bool(data["enabled"]), listen=str(data["listen"]))
+
+
+def otlp_options(data: Mapping[str, Any]) -> OtlpOptions:
+    return OtlpOptions(
+        enabled=bool(data["enabled"]),
+        protocol=str(data["protocol"]),
+        endpoint=str(data["endpoint"]),
+        headers={str(key): Secret(str(value)) for key, value in data["headers"].items()},
+        interval=float(data["interval"]),
+        timeout=float(data["timeout"]),
+        insecure=bool(data["insecure"]),
+    )
+
+
+def json_push_options(data: Mapping[str, Any]) -> JsonPushOptions:
+    return JsonPushOptions(
+        enabled=bool(data["enabled"]),
+        url=str(data["url"]),
+        token=_secret(data["token"]),
+        token_file=_path(data["token_file"]),
+        timeout=float(data["timeout"]),
+        buffer_capacity=int(data["buffer_capacity"]),
+        max_batch=int(data["max_batch"]),
+        backoff_initial=float(data["backoff_initial"]),
+        backoff_max=float(data["backoff_max"]),
+        spool_dir=_path(data["spool_dir"]),
+    )
+
+
+def agent_options(data: Mapping[str, Any]) -> AgentOptions:
+    return AgentOptions(
+        interval=float(data["interval"]),
+        host_name=data["host_name"],
+        procfs=Path(data["procfs"]),
+        log_format=_log_format(data["log_format"]),
+        log_level=str(data["log_level"]),
+        shutdown_deadline=float(data["shutdown_deadline"]),
+        collectors=collectors_options(data["collectors"]),
+        prometheus=prometheus_options(data["prometheus"]),
+        otlp=otlp_options(data["otlp"]),
+        json_push=json_push_options(data["json_push"]),
+    )
+
+
+def agent_options_from_json(payload: bytes) -> AgentOptions:
+    """Options from `RuntimeConfig.handover_json()`; ValueError naming what is wrong."""
+    try:
+        data = orjson.loads(payload)
+        return agent_options(data)
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        detail = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ValueError(f"handed-over config is not a complete agent config: {detail}") from exc
