@@ -166,8 +166,8 @@ def test_up_serves_the_local_host_survives_sigkill_and_stops_cleanly(home: Path)
     try:
         first.wait_for_line("ready: open")
         assert answers(f"{backend}/readyz")
-        if "dashboard: ready" in first.output():
-            assert answers(f"http://127.0.0.1:{ports['dashboard']}/")
+        assert "dashboard: ready" in first.output()
+        assert answers(f"http://127.0.0.1:{ports['dashboard']}/")
         names = wait_for_local_host_with_data(backend, login(backend), timeout=10.0)
         assert any(name.startswith("system_cpu") for name in names), names
         assert "created the admin 'admin'" in first.output()
