@@ -28,6 +28,9 @@ from backend.api.routes import (
     self_metrics,
     users,
 )
+from backend.api.routes import (
+    settings as settings_routes,
+)
 from backend.ingest.scrape import Scraper
 from backend.live import ws
 from backend.live.hub import LiveHub
@@ -70,6 +73,7 @@ TAGS = [
     {"name": "auth", "description": "Log in and out (session cookie or bearer token)."},
     {"name": "users", "description": "Dashboard accounts and their roles (admins only)."},
     {"name": "agent tokens", "description": "Tokens agents ingest with (admins only)."},
+    {"name": "settings", "description": "Effective settings, read-only (admins only)."},
     {"name": "health", "description": "Liveness, readiness and the backend's own metrics."},
 ]
 
@@ -92,7 +96,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
         app.include_router(router)
     app.include_router(ws.router)
     app.include_router(ingest.router)
-    for router in (auth.router, users.router, agent_tokens.router):
+    for router in (auth.router, users.router, agent_tokens.router, settings_routes.router):
         app.include_router(router)
     for router in (alert_rules.router, alerts.router, webhook_routes.router):
         app.include_router(router)

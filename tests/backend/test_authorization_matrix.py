@@ -56,6 +56,7 @@ RULES: dict[tuple[str, str], str] = {
     ("PATCH", "/api/users/{user_id}"): ADMIN,
     ("DELETE", "/api/users/{user_id}"): ADMIN,
     ("GET", "/api/agent-tokens"): ADMIN,
+    ("GET", "/api/settings/retention"): ADMIN,
     ("POST", "/api/agent-tokens"): ADMIN,
     ("DELETE", "/api/agent-tokens/{token_id}"): ADMIN,
     ("GET", "/api/alert-rules"): ADMIN,

@@ -165,6 +165,8 @@ async def test_admin_configures_rules_sees_alerts_and_revokes_tokens(
     page = await open_logged_in(browser, stack, "test-admin")
 
     await page.click("#nav-config")
+    # Retention is read-only, as the backend runs with it (defaults here).
+    await expect(page.locator("#retention")).to_contain_text("Raw samples7d")
     await page.fill("#rule-name", "HighUserCpu")
     await page.fill("#rule-metric", "system_cpu_utilization_ratio")
     await page.fill("#rule-threshold", "0.8")

@@ -25,6 +25,7 @@ export class ConfigView {
     this.rules = el("div", { id: "rules" });
     this.tokens = el("div", { id: "tokens" });
     this.webhooks = el("div", { id: "webhooks" });
+    this.retention = el("div", { id: "retention" });
     this.ruleForm = this.buildRuleForm();
     this.previewBox = el("div", { id: "rule-preview-result", className: "muted" });
     this.root.replaceChildren(
@@ -32,9 +33,20 @@ export class ConfigView {
       el("section", {}, el("h3", {}, "Alert rules"), this.rules, el("h4", {}, "New or edited rule"), this.ruleForm, this.previewBox),
       el("section", {}, el("h3", {}, "Agent tokens"), this.buildTokenForm(), this.tokens),
       el("section", {}, el("h3", {}, "Webhooks"), this.buildWebhookForm(), this.webhooks),
-      el("section", {}, el("h3", {}, "Retention"), el("p", { className: "muted" },
-        "Retention (raw samples, 1-minute and 1-hour rollups, alert history) is set in the backend's configuration file or environment; the API does not change it.")));
+      el("section", {}, el("h3", {}, "Retention"), this.retention));
     this.loadAll();
+  }
+
+  // Read-only: retention comes from the backend's config file or environment.
+  renderRetention(r) {
+    const rows = [
+      ["Raw samples", r.raw_samples], ["1-minute rollups", r.rollup_1m], ["1-hour rollups", r.rollup_1h],
+      ["Alert history", r.alert_history], ["Process tables", r.process_snapshots],
+      ["Retention job runs every", r.interval],
+    ];
+    this.retention.replaceChildren(
+      el("table", { className: "kv" }, ...rows.map(([k, v]) => el("tr", {}, el("th", {}, k), el("td", {}, v)))),
+      el("p", { className: "muted" }, r.enabled ? `Change under ${r.source}.` : `Retention is off. Change under ${r.source}.`));
   }
 
   say(text, isError = false) {
@@ -52,10 +64,12 @@ export class ConfigView {
 
   async loadAll() {
     try {
-      const [rules, tokens, hooks] = await Promise.all([api("/api/alert-rules"), api("/api/agent-tokens"), api("/api/webhooks")]);
+      const [rules, tokens, hooks, retention] = await Promise.all([
+        api("/api/alert-rules"), api("/api/agent-tokens"), api("/api/webhooks"), api("/api/settings/retention")]);
       this.renderRules(rules.rules);
       this.renderTokens(tokens.tokens);
       this.renderWebhooks(hooks.webhooks);
+      this.renderRetention(retention);
     } catch (err) { this.say(err.message, true); }
   }
 
