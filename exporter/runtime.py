@@ -152,7 +152,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     from exporter.structured_logging import configure_logging
 
     configure_logging(config.log_format, config.log_level)
+    block_unused_psutil(config)
     return run_agent(config)
+
+
+def block_unused_psutil(config: AgentOptions) -> None:
+    """Keep psutil (~2.7 MB resident) out of a procfs agent.
+
+    The collectors read procfs directly and use psutil only without it; the OTel SDK imports psutil
+    merely as an optional helper for a process resource detector the agent never uses.
+    """
+    from exporter.collectors.registry import procfs_available
+
+    if procfs_available(config.procfs) and "psutil" not in sys.modules:
+        sys.modules["psutil"] = None  # type: ignore[assignment]  # `import psutil` -> ImportError
 
 
 if __name__ == "__main__":

@@ -101,6 +101,7 @@ def test_the_running_agent_is_lean_keeps_its_pid_and_hides_the_token(tmp_path: P
         *(sys.executable, "-m", "exporter.cli", "--listen", f"127.0.0.1:{port}"),
         *("--backend-url", f"http://127.0.0.1:{free_port()}/ingest/metrics"),
         *("--token-file", str(token_file), "--log-format", "text", "--interval", "200ms"),
+        *("--otlp-endpoint", f"http://127.0.0.1:{free_port()}", "--otlp-protocol", "http/protobuf"),
     ]
     agent = subprocess.Popen(command, stderr=subprocess.PIPE, env=env)
     try:
@@ -118,6 +119,7 @@ def test_the_running_agent_is_lean_keeps_its_pid_and_hides_the_token(tmp_path: P
         mapped = (proc / "maps").read_text()
         assert "pydantic_core" not in mapped, "the runtime loaded pydantic"
         assert "_yaml" not in mapped, "the runtime loaded PyYAML's C loader"
+        assert "_psutil" not in mapped, "psutil loaded though procfs is there (~2.7 MB)"
         for name in ("cmdline", "environ"):
             assert TOKEN.encode() not in (proc / name).read_bytes(), f"token in /proc/pid/{name}"
         agent.send_signal(signal.SIGTERM)
