@@ -1,13 +1,20 @@
-"""Fixtures shared by every test package: free ports and external programs."""
+"""Fixtures shared by every test package: free ports, external programs, and real PostgreSQL and
+Redis (a fresh database and Redis key prefix per test)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 import socket
-from collections.abc import Callable
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import asyncpg
 import pytest
+import redis.asyncio as aioredis
+
+ADMIN_DSN = os.environ.get("HOSTPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("HOSTPULSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 
 
 def free_port() -> int:
@@ -31,3 +38,70 @@ def require_program(name: str) -> str:
 @pytest.fixture
 def unused_port() -> Callable[[], int]:
     return free_port
+
+
+def _dsn_for(database: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + database
+
+
+@pytest.fixture
+async def empty_database_url() -> AsyncIterator[str]:
+    """A brand-new, empty database, dropped after the test."""
+    name = f"hp_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield _dsn_for(name)
+    finally:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture
+async def database_url(empty_database_url: str) -> str:
+    """A fresh database with every migration applied."""
+    from backend.storage.migrations import migrate_database
+
+    await migrate_database(empty_database_url)
+    return empty_database_url
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    return f"hp_test_{uuid.uuid4().hex[:12]}:"
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return REDIS_URL
+
+
+@pytest.fixture
+async def redis_client(redis_prefix: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        yield client
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{redis_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+@pytest.fixture
+def sync_cleanup_redis(redis_prefix: str) -> Iterator[None]:
+    """For tests that run backends in subprocesses: remove the prefix's keys afterwards."""
+    yield
+    import redis as sync_redis
+
+    client = sync_redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=f"{redis_prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()

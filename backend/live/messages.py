@@ -4,6 +4,7 @@ messages clients send. Every message is JSON with a `type`."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,18 +44,27 @@ def encode_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
                 "value": sample.value,
             }
         )
+    return host_frames(samples, batch.process_snapshots, accepted_ms)
+
+
+def host_frames(
+    samples_by_host: dict[str, list[dict[str, Any]]],
+    process_snapshots: Sequence[ProcessSnapshot],
+    accepted_ms: int,
+) -> list[bytes]:
+    """One `samples` frame per host, with that host's newest process table (if any)."""
     latest: dict[str, ProcessSnapshot] = {}
-    for snap in batch.process_snapshots:
+    for snap in process_snapshots:
         if snap.host not in latest or snap.time_ms >= latest[snap.host].time_ms:
             latest[snap.host] = snap
     frames = []
-    for host in sorted(samples.keys() | latest.keys()):
+    for host in sorted(samples_by_host.keys() | latest.keys()):
         snapshot = latest.get(host)
         frame = {
             "type": "samples",
             "host": host,
             "accepted_ms": accepted_ms,
-            "samples": samples.get(host, []),
+            "samples": samples_by_host.get(host, []),
             "processes": processes_json(snapshot) if snapshot is not None else None,
         }
         frames.append(orjson.dumps(frame))

@@ -9,14 +9,13 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from backend.live.hub import LiveHub
-from backend.live.messages import encode_frames, processes_json
-from backend.model import IngestBatch, ProcessSnapshot
+from backend.live.messages import encode_frames, host_frames
+from backend.model import IngestBatch
 from backend.self_metrics import BackendMetrics
 from backend.storage.sample_columns import SampleColumns
 
@@ -94,22 +93,7 @@ def encode_live_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
                 "value": value,
             }
         )
-    latest: dict[str, ProcessSnapshot] = {}
-    for snap in batch.process_snapshots:
-        if snap.host not in latest or snap.time_ms >= latest[snap.host].time_ms:
-            latest[snap.host] = snap
-    frames = []
-    for host in sorted(by_host.keys() | latest.keys()):
-        snapshot = latest.get(host)
-        frame = {
-            "type": "samples",
-            "host": host,
-            "accepted_ms": accepted_ms,
-            "samples": by_host.get(host, []),
-            "processes": processes_json(snapshot) if snapshot is not None else None,
-        }
-        frames.append(orjson.dumps(frame))
-    return frames
+    return host_frames(by_host, batch.process_snapshots, accepted_ms)
 
 
 class LiveSubscriber:

@@ -18,16 +18,8 @@ from playwright.async_api import Browser, async_playwright
 
 from backend.alerts.settings import AlertingSettings
 from dashboards.app import DashboardSettings, create_app
-from tests.backend import conftest as backend_fixtures
 from tests.backend.service.conftest import RunningBackend, serve, service_settings
 from tests.conftest import free_port, require_program
-
-# The backend's database and Redis fixtures, made visible to the tests in this directory.
-empty_database_url = backend_fixtures.empty_database_url
-database_url = backend_fixtures.database_url
-redis_prefix = backend_fixtures.redis_prefix
-redis_url = backend_fixtures.redis_url
-redis_client = backend_fixtures.redis_client
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"
 CHROMIUM_FLAGS = [
