@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from backend.alerts.feed import AlertFeedFrames, alert_feed_channel
 from backend.alerts.service import start_alerting
 from backend.api.routes import (
     agent_tokens,
@@ -34,9 +34,16 @@ from backend.api.routes import (
 from backend.ingest.scrape import Scraper
 from backend.live import ws
 from backend.live.hub import LiveHub
-from backend.live.redis_bridge import LivePublisher, LiveSubscriber, live_channel
+from backend.live.redis_bridge import (
+    BatchPublisher,
+    FrameSource,
+    LiveFrames,
+    LiveSubscriber,
+    live_channel,
+)
 from backend.notify import webhook_routes
 from backend.pipeline import IngestPipeline
+from backend.redis_connection import connect_redis
 from backend.security import install_security
 from backend.self_metrics import BackendMetrics, RequestMetricsMiddleware
 from backend.settings import BackendSettings, load_settings
@@ -90,6 +97,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.add_middleware(ingest.JsonIngestFastPath)  # innermost: inside metrics and security
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_security(app, settings.security, settings.cors_origins)
     for router in (recent.router, history.router, hosts.router, health.router, self_metrics.router):
@@ -126,9 +134,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(settings.database_url)
         stack.push_async_callback(pool.close)
         # Short timeouts: a dead Redis must not hold ingest requests (PostgreSQL is the record).
-        redis = aioredis.Redis.from_url(
-            settings.redis_url, socket_connect_timeout=2.0, socket_timeout=3.0
-        )
+        redis = connect_redis(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=3.0)
         stack.push_async_callback(redis.aclose)
 
         writer = SampleWriter(
@@ -150,7 +156,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         subscriber = LiveSubscriber(settings.redis_url, channel, hub, metrics)
         subscriber.start()
         stack.push_async_callback(subscriber.stop)
-        publisher = LivePublisher(redis, channel, local_listeners=lambda: hub.client_count > 0)
+        sources: list[FrameSource] = [
+            LiveFrames(channel, local_listeners=lambda: hub.client_count > 0)
+        ]
+        alert_feed = None
+        if settings.alerting.enabled:
+            alert_feed = AlertFeedFrames(alert_feed_channel(settings.redis_prefix))
+            sources.append(alert_feed)
+        publisher = BatchPublisher(redis, sources)
         pipeline = IngestPipeline(writer, window, publisher, metrics)
 
         app.state.pool = pool
@@ -160,6 +173,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.live_hub = hub
         app.state.live_subscriber = subscriber
         app.state.pipeline = pipeline
+        app.state.alert_feed = alert_feed
 
         if settings.scrape_targets:
             scraper = Scraper(list(settings.scrape_targets), pipeline)

@@ -1,8 +1,9 @@
 """The evaluating process: holds the Redis lease, feeds accepted samples to the pure engine, and
 records, notifies and broadcasts each transition exactly once.
 
-Why a lease and not a partition of hosts: every accepted batch is already published on the Redis
-live channel, so one subscriber sees every sample whichever process accepted it; a single leader
+Why a lease and not a partition of hosts: every process publishes what the rules watch in each
+accepted batch on the Redis alert feed channel (backend.alerts.feed), so one subscriber sees every
+relevant sample whichever process accepted it; a single leader
 keeps all of a host's state (and the per-host stale rule) in one place, needs no rebalancing when
 processes come and go, and a handover is just "the next holder loads the state from PostgreSQL".
 The lease is renewed every ttl/3; a leader that cannot renew stops evaluating before another can
@@ -23,7 +24,7 @@ from redis.exceptions import RedisError
 
 from backend.alerts import engine, rule_store, state_store
 from backend.alerts.engine import Alert, AlertKey, AlertState, Evaluation, Observation
-from backend.alerts.feed import ChannelListener, observations_from_frame
+from backend.alerts.feed import ChannelListener, observations_from_feed_frame
 from backend.alerts.lease import RedisLease
 from backend.alerts.mutes import Mute, active_mutes, is_muted
 from backend.alerts.rules import AlertRule
@@ -41,21 +42,22 @@ class AlertEvaluator:
         pool: asyncpg.Pool,
         lease: RedisLease,
         redis_url: str,
-        live_channel: str,
+        feed_channel: str,
         transition_log: TransitionLog,
         settings: AlertingSettings,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        batch_window: float = 0.1,
     ) -> None:
         self._pool = pool
         self._lease = lease
         self._log = transition_log
         self._settings = settings
         self._clock_ms = clock_ms
-        self._feed = ChannelListener(redis_url, live_channel, self._on_frame, name="alert-feed")
+        self._batch_window = batch_window
+        self._feed = ChannelListener(redis_url, feed_channel, self._on_frame, name="alert-feed")
         self._queue: list[Observation] = []
         self._arrived = asyncio.Event()
         self._rules: list[AlertRule] = []
-        self._wanted: frozenset[str] = frozenset()
         self._mutes: list[Mute] = []
         self._alerts: dict[AlertKey, Alert] = {}
         self._saved: dict[AlertKey, Alert] = {}
@@ -76,7 +78,7 @@ class AlertEvaluator:
             await self._lease.release()
 
     def _on_frame(self, frame: bytes) -> None:
-        found = observations_from_frame(frame, self._wanted)
+        found = observations_from_feed_frame(frame)
         if len(self._queue) + len(found) > _MAX_QUEUED_OBSERVATIONS:
             self.dropped_observations += len(found)
             return
@@ -123,11 +125,12 @@ class AlertEvaluator:
 
     async def _reload(self) -> None:
         self._rules = await rule_store.active_rules(self._pool)
-        self._wanted = frozenset(r.metric for r in self._rules if r.metric)
         self._mutes = await active_mutes(self._pool)
 
     async def _evaluate_for(self, seconds: float) -> None:
-        """Evaluate as observations arrive and on every tick, until the lease needs renewing."""
+        """Evaluate as observations arrive (gathered for at most `batch_window` seconds, so a
+        busy feed is evaluated in batches, not frame by frame) and on every tick, until the lease
+        needs renewing."""
         deadline = time.monotonic() + seconds
         next_tick = time.monotonic()
         while (remaining := deadline - time.monotonic()) > 0:
@@ -135,6 +138,8 @@ class AlertEvaluator:
                 await asyncio.wait_for(
                     self._arrived.wait(), min(remaining, self._settings.tick_interval)
                 )
+            if self._arrived.is_set() and time.monotonic() < next_tick:
+                await asyncio.sleep(self._batch_window)  # let more frames join this batch
             self._arrived.clear()
             tick = time.monotonic() >= next_tick
             if tick:
@@ -151,9 +156,12 @@ class AlertEvaluator:
             observations,
             now_ms,
             max_gap_ms=int(self._settings.max_gap * 1000),
+            tick=tick,
         )
-        retired = engine.retire(self._rules, result.alerts, now_ms)
-        combined = Evaluation(retired.alerts, result.transitions + retired.transitions)
+        combined = result
+        if tick:  # rules change only when a tick reloads them
+            retired = engine.retire(self._rules, result.alerts, now_ms)
+            combined = Evaluation(retired.alerts, result.transitions + retired.transitions)
         if combined.transitions:
             if not await self._lease.still_held():
                 raise RedisError("lost the alert lease before recording transitions")

@@ -1,56 +1,130 @@
-"""What the evaluator sees: accepted samples from the Redis live channel, as engine observations,
-and a small reconnecting channel listener (also used for the alert fan-out)."""
+"""What the evaluator sees. Every backend process, as it accepts a batch, publishes on the alert
+feed channel only what some rule could match (and when each host was last seen); the evaluating
+process turns those frames back into engine observations. A report of ~60 samples usually
+yields one or two, so the evaluator no longer decodes every sample of every report, and the live
+channel can stay quiet while no dashboard is open.
+
+Also: a small reconnecting channel listener (used for the feed and the alert fan-out)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
+import asyncpg
 import orjson
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from backend.alerts import rule_store
 from backend.alerts.engine import Observation
+from backend.alerts.rules import AlertRule, RuleKind
+from backend.model import IngestBatch
+from backend.redis_connection import connect_redis
+from backend.storage.sample_columns import as_columns
 
 log = logging.getLogger(__name__)
 
 _BACKOFF_MAX = 2.0
 
 
-def observations_from_frame(frame: bytes, wanted_metrics: Collection[str]) -> list[Observation]:
-    """The frame's samples of metrics some rule watches, plus its newest sample (which tells the
-    stale rule the host is alive). Anything that is not a samples frame gives nothing."""
+class SampleFilter:
+    """Which samples some threshold rule could match: its metric and its label matchers (the
+    host matcher included). Most of a report's samples (per-core CPU, disks, network...) fail
+    the first dictionary lookup and cost nothing more."""
+
+    def __init__(self, rules: Iterable[AlertRule]) -> None:
+        by_metric: dict[str, list[Mapping[str, str]]] = {}
+        for rule in rules:
+            if rule.enabled and rule.kind is RuleKind.THRESHOLD and rule.metric:
+                by_metric.setdefault(rule.metric, []).append(rule.matchers)
+        self._by_metric = by_metric
+
+    def wants(self, host: str, metric: str, labels: Mapping[str, str]) -> bool:
+        matcher_sets = self._by_metric.get(metric)
+        if matcher_sets is None:
+            return False
+        return any(
+            all((host if key == "host" else labels.get(key)) == value for key, value in m.items())
+            for m in matcher_sets
+        )
+
+
+def alert_feed_channel(prefix: str) -> str:
+    return f"{prefix}alert-feed"
+
+
+def encode_feed_frames(batch: IngestBatch, wanted: SampleFilter) -> list[bytes]:
+    """Per host of the batch: `{"host", "seen_ms", "samples": [[name, labels, time_ms, value]]}`
+    with the samples `wanted` keeps and the newest time of anything the host sent."""
+    columns = as_columns(batch.samples)
+    kept: dict[str, list[list[Any]]] = {}
+    seen: dict[str, int] = {}
+    wants = wanted.wants
+    for key, labels, time_ms, value in zip(
+        columns.keys, columns.labels, columns.times, columns.values, strict=True
+    ):
+        name, host = key[0], key[1]
+        if time_ms > seen.get(host, -1):
+            seen[host] = time_ms
+        if wants(host, name, labels):
+            kept.setdefault(host, []).append([name, dict(labels), time_ms, value])
+    for snapshot in batch.process_snapshots:
+        seen[snapshot.host] = max(seen.get(snapshot.host, -1), snapshot.time_ms)
+    return [
+        orjson.dumps({"host": host, "seen_ms": seen_ms, "samples": kept.get(host, [])})
+        for host, seen_ms in seen.items()
+    ]
+
+
+def observations_from_feed_frame(frame: bytes) -> list[Observation]:
+    """The frame's samples, plus a presence observation at `seen_ms` (for the stale rule) when
+    that is newer than all of them. A malformed frame gives nothing, a malformed sample (or a
+    NaN, which JSON carries as null) is skipped."""
     try:
         data = orjson.loads(frame)
-    except orjson.JSONDecodeError:
+        host, seen_ms, samples = data["host"], int(data["seen_ms"]), list(data["samples"])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return []
-    if not isinstance(data, dict) or data.get("type") != "samples":
+    if not isinstance(host, str):
         return []
-    host = data.get("host")
-    samples = data.get("samples")
-    if not isinstance(host, str) or not isinstance(samples, list):
-        return []
-    found: list[Observation] = []
-    newest: Observation | None = None
+    found = []
     for sample in samples:
         try:
-            obs = Observation(
-                host=host,
-                metric=sample["name"],
-                labels=sample["labels"],
-                time_ms=int(sample["time_ms"]),
-                value=float(sample["value"]),
-            )
-        except (KeyError, TypeError, ValueError):
+            name, labels, time_ms, value = sample
+            found.append(Observation(host, name, dict(labels), int(time_ms), float(value)))
+        except (TypeError, ValueError):
             continue
-        if obs.metric in wanted_metrics:
-            found.append(obs)
-        elif newest is None or obs.time_ms > newest.time_ms:
-            newest = obs
-    if newest is not None and all(o.time_ms < newest.time_ms for o in found):
-        found.append(newest)
+    if all(o.time_ms < seen_ms for o in found):
+        found.append(Observation(host, "", {}, seen_ms, 0.0))
     return found
+
+
+class AlertFeedFrames:
+    """The alert feed's `FrameSource` (backend.live.redis_bridge): filters with the active rules,
+    reloaded from PostgreSQL every `refresh_interval` seconds by `keep_rules_fresh`."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.wanted = SampleFilter(())
+
+    def frames(self, batch: IngestBatch, accepted_ms: int) -> list[bytes]:
+        return encode_feed_frames(batch, self.wanted)
+
+    def delivered(self, receivers: int) -> None:
+        pass  # the evaluator may be between leaders; the stale rule covers long gaps
+
+    async def refresh(self, pool: asyncpg.Pool) -> None:
+        self.wanted = SampleFilter(await rule_store.active_rules(pool))
+
+    async def keep_rules_fresh(self, pool: asyncpg.Pool, refresh_interval: float) -> None:
+        while True:
+            await asyncio.sleep(refresh_interval)
+            try:
+                await self.refresh(pool)
+            except (asyncpg.PostgresError, OSError) as exc:  # keep the last rules meanwhile
+                log.warning("alert feed: rules not reloaded (%s)", exc)
 
 
 class ChannelListener:
@@ -95,9 +169,7 @@ class ChannelListener:
 
     async def _listen(self) -> None:
         # A dedicated connection: a subscribed one cannot run other commands.
-        client = aioredis.Redis.from_url(
-            self._redis_url, socket_connect_timeout=2, health_check_interval=10
-        )
+        client = connect_redis(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._channel)

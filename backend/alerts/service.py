@@ -3,6 +3,7 @@ the delivery worker and the live alert fan-out (every process)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from backend.alerts.evaluator import AlertEvaluator
-from backend.alerts.feed import ChannelListener
+from backend.alerts.feed import AlertFeedFrames, ChannelListener
 from backend.alerts.lease import RedisLease
 from backend.alerts.live_alerts import alert_channel, offer_to_clients
 from backend.alerts.rule_spec import DEFAULTS_FILE, read_rules_file
@@ -20,7 +21,6 @@ from backend.alerts.rule_store import seed_rules
 from backend.alerts.settings import AlertingSettings
 from backend.alerts.transition_log import TransitionLog
 from backend.live.hub import LiveHub
-from backend.live.redis_bridge import live_channel
 from backend.notify.delivery_worker import DeliveryWorker
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,11 @@ async def seed_configured_rules(pool: asyncpg.Pool, settings: AlertingSettings) 
         await seed_rules(pool, read_rules_file(DEFAULTS_FILE), "defaults", overwrite=False)
     if settings.rules_file is not None:
         await seed_rules(pool, read_rules_file(settings.rules_file), "file", overwrite=True)
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None:
@@ -72,7 +77,13 @@ async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None
     stack.push_async_callback(fanout.stop)
 
     evaluator: AlertEvaluator | None = None
-    if settings.enabled:
+    feed: AlertFeedFrames | None = app.state.alert_feed
+    if settings.enabled and feed is not None:
+        await feed.refresh(pool)  # before the first batch is filtered with the rules
+        refresher = asyncio.create_task(
+            feed.keep_rules_fresh(pool, settings.tick_interval), name="alert-feed-rules"
+        )
+        stack.push_async_callback(_cancel, refresher)
         transition_log = TransitionLog(
             pool,
             redis,
@@ -86,7 +97,7 @@ async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None
             pool,
             lease,
             backend_settings.redis_url,
-            live_channel(prefix),
+            feed.channel,
             transition_log,
             settings,
         )

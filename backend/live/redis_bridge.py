@@ -6,8 +6,8 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from backend.live.hub import LiveHub
 from backend.live.messages import encode_frames, host_frames
 from backend.model import IngestBatch
+from backend.redis_connection import connect_redis
 from backend.self_metrics import BackendMetrics
 from backend.storage.sample_columns import SampleColumns
 
@@ -23,13 +24,22 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_INITIAL = 0.1
 _BACKOFF_MAX = 2.0
-# ARGV: channel, then frames. Returns the most receivers any frame had.
-_PUBLISH_ALL = """
-local most = 0
-for i = 2, #ARGV do
-  most = math.max(most, redis.call('PUBLISH', ARGV[1], ARGV[i]))
+# ARGV: per group, a channel, its number of frames, then the frames. Returns, per group, the most
+# receivers any of its frames had.
+_PUBLISH_GROUPS = """
+local out = {}
+local i = 1
+while i <= #ARGV do
+  local channel = ARGV[i]
+  local last = i + 1 + tonumber(ARGV[i + 1])
+  local most = 0
+  for j = i + 2, last do
+    most = math.max(most, redis.call('PUBLISH', channel, ARGV[j]))
+  end
+  out[#out + 1] = most
+  i = last + 1
 end
-return most
+return out
 """
 
 
@@ -37,43 +47,76 @@ def live_channel(prefix: str) -> str:
     return f"{prefix}live"
 
 
-class LivePublisher:
-    """Publishes accepted batches, unless nobody anywhere is listening.
+class FrameSource(Protocol):
+    """What one channel carries for an accepted batch."""
+
+    @property
+    def channel(self) -> str: ...
+
+    def frames(self, batch: IngestBatch, accepted_ms: int) -> list[bytes]:
+        """The frames to publish ([] publishes nothing)."""
+
+    def delivered(self, receivers: int) -> None:
+        """How many subscribers the frames reached (the most of any frame)."""
+
+
+class LiveFrames:
+    """One `samples` frame per host for the WebSocket fan-out, unless nobody anywhere listens.
 
     Backend processes subscribe only while they have WebSocket clients, so PUBLISH answering 0
-    means no dashboard is open: publishing then pauses for `idle_recheck` seconds (a new client
+    means no dashboard is open: frames then pause for `idle_recheck` seconds (a new client
     elsewhere sees frames after at most that long; one here, at once).
     """
 
     def __init__(
         self,
-        redis: aioredis.Redis,
         channel: str,
         *,
         local_listeners: Callable[[], bool] = lambda: False,
         idle_recheck: float = 1.0,
     ) -> None:
-        self._redis = redis
-        self._channel = channel
+        self.channel = channel
         self._local_listeners = local_listeners
         self._idle_recheck = idle_recheck
         self._idle_until = 0.0
-        self._publish_all: AsyncScript | None = None  # registered on first use
+
+    def frames(self, batch: IngestBatch, accepted_ms: int) -> list[bytes]:
+        if time.monotonic() < self._idle_until and not self._local_listeners():
+            return []
+        return encode_live_frames(batch, accepted_ms)
+
+    def delivered(self, receivers: int) -> None:
+        self._idle_until = time.monotonic() + self._idle_recheck if receivers == 0 else 0.0
+
+
+class BatchPublisher:
+    """Publishes each accepted batch on every source's channel, all in one round trip."""
+
+    def __init__(self, redis: aioredis.Redis, sources: Sequence[FrameSource]) -> None:
+        self._redis = redis
+        self._sources = list(sources)
+        self._publish_groups: AsyncScript | None = None  # registered on first use
 
     async def publish(self, batch: IngestBatch) -> None:
-        """One frame per host, all in one round trip. Raises RedisError when Redis is away."""
-        if time.monotonic() < self._idle_until and not self._local_listeners():
+        """Raises RedisError when Redis is away."""
+        accepted_ms = int(time.time() * 1000)
+        groups = [(source, source.frames(batch, accepted_ms)) for source in self._sources]
+        groups = [(source, frames) for source, frames in groups if frames]
+        if not groups:
             return
-        frames = encode_live_frames(batch, accepted_ms=int(time.time() * 1000))
-        if len(frames) == 1:
-            receivers = int(await self._redis.publish(self._channel, frames[0]))
-        elif frames:  # one EVALSHA instead of a pipeline of PUBLISHes: far less client CPU
-            if self._publish_all is None:
-                self._publish_all = self._redis.register_script(_PUBLISH_ALL)
-            receivers = int(await self._publish_all(keys=[], args=[self._channel, *frames]))
-        else:
+        if len(groups) == 1 and len(groups[0][1]) == 1:
+            source, (frame,) = groups[0]
+            source.delivered(int(await self._redis.publish(source.channel, frame)))
             return
-        self._idle_until = time.monotonic() + self._idle_recheck if receivers == 0 else 0.0
+        # One EVALSHA instead of a pipeline of PUBLISHes: far less client CPU.
+        if self._publish_groups is None:
+            self._publish_groups = self._redis.register_script(_PUBLISH_GROUPS)
+        args: list[str | bytes | int] = []
+        for source, frames in groups:
+            args += [source.channel, len(frames), *frames]
+        receivers = await self._publish_groups(keys=[], args=args)
+        for (source, _), count in zip(groups, receivers, strict=True):
+            source.delivered(int(count))
 
 
 def encode_live_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
@@ -148,9 +191,7 @@ class LiveSubscriber:
     async def _listen(self) -> None:
         """Subscribed until the hub has had no clients for `idle_unsubscribe` seconds."""
         # A dedicated client: a subscribed connection cannot run other commands.
-        client = aioredis.Redis.from_url(
-            self._redis_url, socket_connect_timeout=2, health_check_interval=10
-        )
+        client = connect_redis(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
         pubsub = client.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(self._channel)

@@ -156,6 +156,20 @@ def test_stale_agent_fires_and_resolves_when_data_returns() -> None:
     assert clock.targets() == [AlertState.FIRING, AlertState.RESOLVED]
 
 
+def test_only_a_tick_checks_staleness_and_gaps() -> None:
+    stale = AlertRule(name="AgentStale", metric="*", kind=RuleKind.ABSENT, for_seconds=30)
+    clock = Clock([stale, HIGH_CPU])
+    clock.feed([0.95])  # HighCpu pending, host seen
+    later = clock.now_ms + 60_000
+    quiet = evaluate(clock.rules, clock.alerts, [], later, max_gap_ms=GAP_MS, tick=False)
+    assert quiet.transitions == []
+    ticked = evaluate(clock.rules, clock.alerts, [], later, max_gap_ms=GAP_MS, tick=True)
+    assert sorted((t.rule, t.to_state) for t in ticked.transitions) == [
+        ("AgentStale", AlertState.FIRING),
+        ("HighCpu", AlertState.INACTIVE),  # the pending timer does not survive the gap
+    ]
+
+
 def test_hosts_and_matchers_are_separate_series() -> None:
     rule = AlertRule(name="HighCpu", metric=CPU, matchers={"host": "db-1"}, for_seconds=0)
     clock = Clock([rule])

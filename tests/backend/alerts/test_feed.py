@@ -1,37 +1,86 @@
-"""Live-channel frames into engine observations (pure)."""
+"""The alert feed, pure: accepted batches → the few samples rules watch → engine observations."""
 
 from __future__ import annotations
 
 import orjson
 
-from backend.alerts.feed import observations_from_frame
+from backend.alerts.feed import SampleFilter, encode_feed_frames, observations_from_feed_frame
+from backend.alerts.rules import AlertRule, RuleKind
+from backend.model import IngestBatch, ProcessSnapshot, Sample
+from backend.storage.sample_columns import as_columns
 
 
-def frame(samples: list[dict[str, object]], kind: str = "samples") -> bytes:
-    return orjson.dumps({"type": kind, "host": "web-1", "samples": samples})
+def batch(*samples: Sample, snapshots: tuple[ProcessSnapshot, ...] = ()) -> IngestBatch:
+    return IngestBatch("json", as_columns(list(samples)), snapshots)
 
 
-def sample(name: str, time_ms: int, value: float = 1.0) -> dict[str, object]:
-    return {"name": name, "labels": {"cpu_mode": "idle"}, "time_ms": time_ms, "value": value}
+def cpu(time_ms: int, value: float = 0.05, mode: str = "idle", host: str = "web-1") -> Sample:
+    return Sample(host, "cpu", {"cpu_mode": mode}, time_ms, value)
 
 
-def test_watched_metrics_pass_and_the_newest_other_sample_marks_the_host_alive() -> None:
-    found = observations_from_frame(
-        frame([sample("cpu", 1000, 0.5), sample("disk", 1000), sample("net", 2000)]), {"cpu"}
-    )
-    assert [(o.host, o.metric, o.time_ms, o.value) for o in found] == [
-        ("web-1", "cpu", 1000, 0.5),
-        ("web-1", "net", 2000, 1.0),
+def watching(*metrics: str, **matchers: str) -> SampleFilter:
+    return SampleFilter(AlertRule(name=f"on-{m}", metric=m, matchers=matchers) for m in metrics)
+
+
+def observe(accepted: IngestBatch, wanted: SampleFilter) -> list[tuple[str, str, int, float]]:
+    frames = encode_feed_frames(accepted, wanted)
+    return [
+        (o.host, o.metric, o.time_ms, o.value)
+        for frame in frames
+        for o in observations_from_feed_frame(frame)
     ]
-    assert found[0].labels == {"cpu_mode": "idle"}
 
 
-def test_no_extra_presence_sample_when_a_watched_one_is_newest() -> None:
-    found = observations_from_frame(frame([sample("disk", 1000), sample("cpu", 1000)]), {"cpu"})
-    assert [o.metric for o in found] == ["cpu"]
+def test_watched_samples_pass_and_the_newest_time_marks_the_host_alive() -> None:
+    accepted = batch(cpu(1000, 0.5), Sample("web-1", "disk", {}, 2000, 1.0))
+    assert observe(accepted, watching("cpu")) == [
+        ("web-1", "cpu", 1000, 0.5),
+        ("web-1", "", 2000, 0.0),  # presence, for the stale rule
+    ]
 
 
-def test_other_frames_and_garbage_give_nothing() -> None:
-    assert observations_from_frame(b"not json", {"cpu"}) == []
-    assert observations_from_frame(frame([sample("cpu", 1)], kind="alert"), {"cpu"}) == []
-    assert observations_from_frame(frame([{"name": "cpu"}]), {"cpu"}) == []
+def test_no_presence_observation_when_a_watched_sample_is_newest() -> None:
+    accepted = batch(Sample("web-1", "disk", {}, 1000, 1.0), cpu(1000))
+    assert [metric for _, metric, _, _ in observe(accepted, watching("cpu"))] == ["cpu"]
+
+
+def test_a_process_table_alone_also_marks_the_host_alive() -> None:
+    snapshot = ProcessSnapshot("db-1", 5000, ({"rank": 1, "name": "postgres"},))
+    assert observe(batch(snapshots=(snapshot,)), watching("cpu")) == [("db-1", "", 5000, 0.0)]
+
+
+def test_only_samples_a_rule_matches_on_labels_and_host_are_published() -> None:
+    accepted = batch(*(cpu(1000, 0.1, mode) for mode in ("user", "idle", "system")))
+    frame = orjson.loads(encode_feed_frames(accepted, watching("cpu", cpu_mode="idle"))[0])
+    assert frame == {
+        "host": "web-1",
+        "seen_ms": 1000,
+        "samples": [["cpu", {"cpu_mode": "idle"}, 1000, 0.1]],
+    }
+    elsewhere = orjson.loads(encode_feed_frames(accepted, watching("cpu", host="db-1"))[0])
+    assert elsewhere["samples"] == []
+    assert len(observe(accepted, watching("cpu", host="web-1"))) == 3
+
+
+def test_disabled_and_absent_rules_watch_no_samples() -> None:
+    wanted = SampleFilter(
+        [
+            AlertRule(name="off", metric="cpu", enabled=False),
+            AlertRule(name="stale", metric="", kind=RuleKind.ABSENT),
+        ]
+    )
+    assert observe(batch(cpu(1000), cpu(2000)), wanted) == [("web-1", "", 2000, 0.0)]
+
+
+def test_garbage_frames_give_nothing_and_bad_samples_are_skipped() -> None:
+    assert observations_from_feed_frame(b"not json") == []
+    assert observations_from_feed_frame(b'{"type": "samples"}') == []
+    assert observations_from_feed_frame(b'{"host": 1, "seen_ms": 1, "samples": []}') == []
+    nan_and_good = orjson.dumps(
+        {
+            "host": "web-1",
+            "seen_ms": 1000,
+            "samples": [["cpu", {}, 1000, None], ["cpu", {}, 1000, 0.5], ["short"]],
+        }
+    )
+    assert [o.value for o in observations_from_feed_frame(nan_and_good)] == [0.5]

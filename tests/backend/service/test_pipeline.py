@@ -105,13 +105,13 @@ async def test_every_hosts_frame_reaches_a_real_subscriber_in_one_publish(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     from backend.live.messages import encode_frames
-    from backend.live.redis_bridge import LivePublisher
+    from backend.live.redis_bridge import BatchPublisher, LiveFrames
 
     channel = f"{redis_prefix}live"
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(channel)
     batch = _two_host_batch()
-    await LivePublisher(redis_client, channel).publish(batch)
+    await BatchPublisher(redis_client, [LiveFrames(channel)]).publish(batch)
     received = []
     for _ in range(200):
         message = await pubsub.get_message(timeout=0.05)
@@ -124,3 +124,33 @@ async def test_every_hosts_frame_reaches_a_real_subscriber_in_one_publish(
     assert [(f["host"], f["samples"], f["processes"]) for f in received] == [
         (f["host"], f["samples"], f["processes"]) for f in expected
     ]
+
+
+async def test_live_and_alert_feed_frames_go_out_together_and_each_source_learns_its_receivers(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    from backend.alerts.feed import AlertFeedFrames, SampleFilter, observations_from_feed_frame
+    from backend.alerts.rules import AlertRule
+    from backend.live.redis_bridge import BatchPublisher, LiveFrames
+
+    live = LiveFrames(f"{redis_prefix}live")  # nobody subscribes to it
+    feed = AlertFeedFrames(f"{redis_prefix}alert-feed")
+    busy = AlertRule(name="Busy", metric="system_cpu_utilization_ratio", matchers={"cpu": "0"})
+    feed.wanted = SampleFilter([busy])
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(feed.channel)
+    await BatchPublisher(redis_client, [live, feed]).publish(_two_host_batch())
+    frames = []
+    for _ in range(200):
+        message = await pubsub.get_message(timeout=0.05)
+        if message is not None:
+            frames.append(message["data"])
+        if len(frames) == 2:
+            break
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    observed = sorted(
+        (o.host, o.metric, o.value) for f in frames for o in observations_from_feed_frame(f)
+    )
+    # web-1's cpu sample (the rule's), and for db-1 only that it was seen (for the stale rule)
+    assert observed == [("db-1", "", 0.0), ("web-1", "system_cpu_utilization_ratio", 0.5)]
+    assert live.frames(_two_host_batch(), 0) == []  # PUBLISH reached nobody: live pauses

@@ -19,7 +19,7 @@ from backend.live.messages import (
     encode_frames,
     parse_client_message,
 )
-from backend.live.redis_bridge import LivePublisher
+from backend.live.redis_bridge import BatchPublisher, LiveFrames
 from backend.model import IngestBatch, ProcessSnapshot, Sample
 
 from .conftest import (
@@ -108,12 +108,8 @@ class CountingRedis:
 async def test_publishing_pauses_while_nobody_listens_anywhere() -> None:
     redis = CountingRedis(receivers=0)
     local = {"clients": False}
-    publisher = LivePublisher(
-        redis,  # type: ignore[arg-type]
-        "live",
-        local_listeners=lambda: local["clients"],
-        idle_recheck=0.2,
-    )
+    live = LiveFrames("live", local_listeners=lambda: local["clients"], idle_recheck=0.2)
+    publisher = BatchPublisher(redis, [live])  # type: ignore[arg-type]
     await publisher.publish(_batch(1))
     await publisher.publish(_batch(2))
     assert redis.published == 1  # PUBLISH reached nobody: the next one is skipped
