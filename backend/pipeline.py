@@ -3,7 +3,6 @@ live channel. PostgreSQL is the record; Redis being away only costs the live vie
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Protocol
@@ -11,6 +10,7 @@ from typing import Protocol
 from redis.exceptions import RedisError
 
 from backend.model import IngestBatch
+from backend.round_trips import SharedRoundTrip
 from backend.self_metrics import BackendMetrics
 from backend.storage.sample_columns import concat
 
@@ -53,9 +53,9 @@ class RedisGate:
 
 
 class IngestPipeline:
-    """Concurrent requests share Redis round trips: while one window update + publish is in
-    flight, newer batches wait and then go together in the next one (one round each for window
-    and live, however many requests). Under load that is most of the per-request Redis cost."""
+    """Concurrent requests share Redis round trips (backend.round_trips): while one window
+    update + publish is in flight, newer batches wait and then go together, merged, in the next
+    one. Under load that is most of the per-request Redis cost."""
 
     def __init__(
         self,
@@ -73,33 +73,28 @@ class IngestPipeline:
         self._metrics = metrics
         self._gate = RedisGate(redis_retry_pause)
         self._max_waiting = max_waiting_batches
-        self._waiting: list[tuple[IngestBatch, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._to_redis_shared = SharedRoundTrip(self._to_redis_merged, name="redis-flush")
         self.redis_skipped_batches = 0
 
     async def accept(self, batch: IngestBatch) -> None:
         """Queue for PostgreSQL (raises Overloaded), then update the window and publish live."""
         self._writer.enqueue(batch)
         self._metrics.ingest_request(batch.protocol)
-        if not self._gate.is_open(time.monotonic()) or len(self._waiting) >= self._max_waiting:
+        if not self._gate.is_open(time.monotonic()):
             self.redis_skipped_batches += 1
             return
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((batch, done))
-        if self._flusher is None or self._flusher.done():
-            # Its own task: a cancelled request must not strand the batches waiting behind it.
-            self._flusher = asyncio.create_task(self._flush_waiting(), name="redis-flush")
-        await done
+        if self._to_redis_shared.waiting >= self._max_waiting:
+            self.redis_skipped_batches += 1
+            return
+        await self._to_redis_shared([batch])
 
-    async def _flush_waiting(self) -> None:
-        while self._waiting:
-            items, self._waiting = self._waiting, []
-            try:
-                await self._to_redis(merge([batch for batch, _ in items]), len(items))
-            finally:
-                for _, done in items:
-                    if not done.done():
-                        done.set_result(None)
+    async def _to_redis_merged(self, batches: list[IngestBatch]) -> list[None]:
+        try:
+            await self._to_redis(merge(batches), len(batches))
+        except Exception:  # the batches are queued for PostgreSQL: their requests must succeed
+            log.exception("recent window / live update failed")
+            self.redis_skipped_batches += len(batches)
+        return [None] * len(batches)
 
     async def _to_redis(self, batch: IngestBatch, batches: int) -> None:
         if not self._gate.is_open(time.monotonic()):

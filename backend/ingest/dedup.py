@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from backend.round_trips import SharedRoundTrip
+
 log = logging.getLogger(__name__)
 
 DEDUP_TTL_SECONDS = 600  # longer than any sane retry schedule of the agent's spool
@@ -49,43 +51,23 @@ class ReportDeduplicator:
         self._skip_until = 0.0
         self._down = False  # logged once per outage, not once per request
         self._claim_script = redis.register_script(_CLAIM)
-        self._waiting: list[tuple[Sequence[tuple[str, int]], asyncio.Future[list[bool]]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._claims = SharedRoundTrip(
+            self._claim_all, name="dedup-claims", on_abandoned=self._release_claimed
+        )
 
     def _key(self, instance_id: str, seq: int) -> str:
         return f"{self._prefix}dedup:{instance_id}:{seq}"
 
     async def claim(self, keys: Sequence[tuple[str, int]]) -> list[bool]:
         """For each (instance_id, seq): True when new (now claimed), False when seen recently.
-
-        Concurrent requests share round trips: while one claim is in flight the next ones wait
-        and then go together, so under load Redis is asked a few times, not once per request.
-        """
+        Concurrent requests share round trips (backend.round_trips)."""
         if not keys or time.monotonic() < self._skip_until:
             return [True] * len(keys)
-        done: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((keys, done))
-        if self._flusher is None or self._flusher.done():
-            # Its own task: a cancelled request must not strand the claims waiting behind it.
-            self._flusher = asyncio.create_task(self._flush_waiting(), name="dedup-claims")
-        return await done
+        return await self._claims(keys)
 
-    async def _flush_waiting(self) -> None:
-        while self._waiting:
-            claims, self._waiting = self._waiting, []
-            answers: list[bool] = []
-            try:
-                answers = await self._claim_all([key for keys, _ in claims for key in keys])
-            finally:
-                start = 0
-                for keys, done in claims:
-                    # Short only if the claim itself was cancelled: then count all as new.
-                    mine = answers[start : start + len(keys)] or [True] * len(keys)
-                    start += len(keys)
-                    if not done.done():
-                        done.set_result(mine)
-                    elif any(answers):  # its request was cancelled: free its claims for the retry
-                        await self.release([k for k, new in zip(keys, mine, strict=True) if new])
+    async def _release_claimed(self, keys: Sequence[tuple[str, int]], new: list[bool]) -> None:
+        """A cancelled request's claims: free them for the agent's retry."""
+        await self.release([key for key, claimed in zip(keys, new, strict=True) if claimed])
 
     async def _claim_all(self, keys: list[tuple[str, int]]) -> list[bool]:
         if time.monotonic() < self._skip_until:

@@ -21,6 +21,7 @@ from starlette.requests import HTTPConnection
 
 from backend.ratelimit.settings import BucketSettings, RateLimitSettings
 from backend.ratelimit.token_bucket import Decision, TokenBucketLimiter
+from backend.round_trips import SharedRoundTrip
 
 log = logging.getLogger(__name__)
 _ALLOW = Decision(allowed=True, remaining=0.0, retry_after_seconds=0)
@@ -55,16 +56,25 @@ class Bucket:
             redis, prefix=prefix, capacity=settings.capacity, rate_per_second=settings.per_second
         )
         self._outage = outage or RedisOutage()
+        self._takes = SharedRoundTrip(self._take_all, name="rate-limit-takes")
 
     async def take(self, key: str, cost: float = 1.0) -> Decision:
+        """Concurrent takes share one round trip (backend.round_trips)."""
         if self._outage.skipping():
             return _ALLOW
+        (decision,) = await self._takes([(key, cost)])
+        return decision
+
+    async def _take_all(self, takes: list[tuple[str, float]]) -> list[Decision]:
+        if self._outage.skipping():
+            return [_ALLOW] * len(takes)
         try:
-            return await asyncio.wait_for(self._limiter.take(key, cost), _REDIS_WAIT_SECONDS)
+            async with asyncio.timeout(_REDIS_WAIT_SECONDS):
+                return await self._limiter.take_many(takes)
         except (TimeoutError, RedisError, OSError) as exc:
             self._outage.failed()
             log.warning("rate limits not enforced for a while, Redis failed: %r", exc)
-            return _ALLOW
+            return [_ALLOW] * len(takes)
 
     async def refund(self, key: str) -> None:
         """Give one token back (a negative take), e.g. after a login that succeeded."""

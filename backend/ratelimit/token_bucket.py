@@ -7,37 +7,44 @@ time comes from Redis (`TIME`) so hosts with skewed clocks still agree.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-# KEYS[1] bucket hash; ARGV: capacity, refill tokens per second, cost.
-# Returns {allowed (0/1), tokens left * 1000, ms until `cost` tokens are available}.
+# KEYS: one bucket hash per take (a key may repeat: takes apply in order). ARGV: capacity,
+# refill tokens per second, then one cost per key. Returns per take
+# {allowed (0/1), tokens left * 1000, ms until its cost is available}.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
 local rate = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1])
-local ts = tonumber(state[2])
-if tokens == nil then
-  tokens = capacity
-  ts = now
+local ttl = math.ceil(capacity * 1000 / rate) + 1000
+local out = {}
+for i, key in ipairs(KEYS) do
+  local cost = tonumber(ARGV[i + 2])
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1])
+  local ts = tonumber(state[2])
+  if tokens == nil then
+    tokens = capacity
+    ts = now
+  end
+  tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
+  local allowed = 0
+  local wait_ms = 0
+  if tokens >= cost then
+    tokens = tokens - cost
+    allowed = 1
+  else
+    wait_ms = math.ceil((cost - tokens) * 1000 / rate)
+  end
+  redis.call('HSET', key, 'tokens', tokens, 'ts', now)
+  redis.call('PEXPIRE', key, ttl)
+  out[i] = {allowed, math.floor(tokens * 1000), wait_ms}
 end
-tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
-local allowed = 0
-local wait_ms = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  allowed = 1
-else
-  wait_ms = math.ceil((cost - tokens) * 1000 / rate)
-end
-redis.call('HSET', KEYS[1], 'tokens', tokens, 'ts', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(capacity * 1000 / rate) + 1000)
-return {allowed, math.floor(tokens * 1000), wait_ms}
+return out
 """
 
 
@@ -63,8 +70,18 @@ class TokenBucketLimiter:
         self._script = redis.register_script(_TAKE)
 
     async def take(self, key: str, cost: float = 1.0) -> Decision:
-        allowed, remaining_milli, wait_ms = await self._script(
-            keys=[f"{self._prefix}ratelimit:{key}"], args=[self._capacity, self._rate, cost]
+        (decision,) = await self.take_many([(key, cost)])
+        return decision
+
+    async def take_many(self, takes: Sequence[tuple[str, float]]) -> list[Decision]:
+        """Each (key, cost) in order, atomically, in one round trip."""
+        replies = await self._script(
+            keys=[f"{self._prefix}ratelimit:{key}" for key, _ in takes],
+            args=[self._capacity, self._rate, *(cost for _, cost in takes)],
         )
-        retry_after = 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000))
-        return Decision(bool(allowed), int(remaining_milli) / 1000, retry_after)
+        return [_decision(*reply) for reply in replies]
+
+
+def _decision(allowed: int, remaining_milli: int, wait_ms: int) -> Decision:
+    retry_after = 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000))
+    return Decision(bool(allowed), int(remaining_milli) / 1000, retry_after)

@@ -52,3 +52,15 @@ async def test_buckets_are_per_key(redis_client: aioredis.Redis, redis_prefix: s
 def test_rejects_nonsense_limits(redis_client: aioredis.Redis) -> None:
     with pytest.raises(ValueError, match="positive"):
         TokenBucketLimiter(redis_client, prefix="x:", capacity=0, rate_per_second=1)
+
+
+async def test_many_takes_in_one_round_trip_apply_in_order_per_key(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    limiter = TokenBucketLimiter(
+        redis_client, prefix=redis_prefix, capacity=2, rate_per_second=0.01
+    )
+    decisions = await limiter.take_many([("a", 1), ("b", 1), ("a", 1), ("a", 1), ("b", 1)])
+    assert [d.allowed for d in decisions] == [True, True, True, False, True]
+    assert [d.remaining for d in decisions][:3] == pytest.approx([1.0, 1.0, 0.0], abs=0.01)
+    assert decisions[3].retry_after_seconds >= 1
