@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
@@ -61,6 +60,11 @@ class SecurityHeadersMiddleware:
     def __init__(self, app: ASGIApp, headers: Sequence[tuple[str, str]]) -> None:
         self.app = app
         self.headers = list(headers)
+        # Raw (latin-1, lower-case name) pairs, appended to the response's own header list.
+        self._raw = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in [*headers, ("Cache-Control", "no-store")]
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,12 +73,9 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                for name, value in self.headers:
-                    if name not in headers:
-                        headers[name] = value
-                if "cache-control" not in headers:
-                    headers["Cache-Control"] = "no-store"
+                own = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in own}
+                message["headers"] = own + [h for h in self._raw if h[0] not in present]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

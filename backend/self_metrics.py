@@ -86,6 +86,7 @@ class BackendMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=r,
         )
+        self._request_children: dict[tuple[str, str, int], Histogram] = {}
         self._live_clients = Gauge(
             "hostpulse_live_clients", "WebSocket clients connected to /ws.", registry=r
         )
@@ -126,7 +127,12 @@ class BackendMetrics:
         self._slow_clients_closed.inc()
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.request_duration.labels(method, route, str(status)).observe(seconds)
+        key = (method, route, status)
+        child = self._request_children.get(key)
+        if child is None:  # `labels()` costs more than the observation; routes are few
+            child = self.request_duration.labels(method, route, str(status))
+            self._request_children[key] = child
+        child.observe(seconds)
 
     def watch_writer(self, writer: WriterStats) -> None:
         self.registry.register(_WriterCollector(writer))

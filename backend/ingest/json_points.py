@@ -7,7 +7,7 @@ Prometheus labels and checked against the limits once, then shared by every late
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +20,10 @@ _label_name = lru_cache(maxsize=4096)(prometheus_label_name)
 LabelItems = tuple[tuple[str, str], ...]
 Rendered = tuple[LabelItems, dict[str, str]]
 Shape = tuple[list[dict[str, str]], list[SeriesKey], list[Mapping[str, str]]]
+MetricHeader = tuple[str, str, str]  # name, unit, type as sent
+ReportShape = tuple[
+    list[MetricHeader], list[list[dict[str, str]]], list[SeriesKey], list[Mapping[str, str]]
+]
 
 
 class LabelRenderer:
@@ -30,8 +34,10 @@ class LabelRenderer:
         self._cache: dict[LabelItems, Rendered] = {}
         # (metric, host) → the attribute sets of its last points and their rendered labels.
         self.shapes: dict[tuple[str, str], Shape] = {}
+        # host → its last report's metric headers, attribute sets and rendered keys and labels.
+        self.reports: dict[str, ReportShape] = {}
         # Process attributes (pid) churn slowly forever: forget everything now and then.
-        self._max_entries = max_entries
+        self.max_entries = max_entries
 
     def render(self, attributes: dict[str, str], where: str, index: int) -> Rendered:
         """The rendered labels; a 422 naming point `index` of `where` if they break the limits."""
@@ -42,7 +48,7 @@ class LabelRenderer:
             if not labels_within(labels, self.limits):
                 check_labels(labels, self.limits, f"{where}.points[{index}].attributes")
             found = (tuple(labels.items()), labels)
-            if len(self._cache) >= self._max_entries:
+            if len(self._cache) >= self.max_entries:
                 self._cache.clear()
             self._cache[items] = found
         return found
@@ -56,7 +62,7 @@ class LabelRenderer:
             keys.append((name, host, label_items))
             labels_of.append(labels)
         shape = (attributes, keys, labels_of)
-        if len(self.shapes) >= self._max_entries:
+        if len(self.shapes) >= self.max_entries:
             self.shapes.clear()
         self.shapes[name, host] = shape
         return shape
@@ -89,6 +95,37 @@ def add_checked_points(
     columns.labels += shape[2]
     columns.times += [time_ms] * len(points)
     columns.values += [float(point["value"]) for point in points]
+
+
+def add_checked_report(
+    columns: SampleColumns,
+    metrics: list[dict[str, Any]],
+    host: str,
+    time_ms: int,
+    renderer: LabelRenderer,
+    add_metric: Callable[[SampleColumns, dict[str, Any], int], None],
+) -> None:
+    """A whole report's metrics the schema vouched for. An agent's report usually has exactly
+    the metrics and attribute sets of its previous one: then two C-speed list comparisons
+    replace the per-metric work and only the values are read. Otherwise `add_metric(columns,
+    metric, index)` translates each metric (checking names and labels) and the shape is kept."""
+    headers = [(m["name"], m["unit"], m["type"]) for m in metrics]
+    attributes = [[point["attributes"] for point in m["points"]] for m in metrics]
+    known = renderer.reports.get(host)
+    if known is not None and known[0] == headers and known[1] == attributes:
+        keys, labels = known[2], known[3]
+    else:
+        fresh = SampleColumns([], [], [], [])
+        for index, metric in enumerate(metrics):
+            add_metric(fresh, metric, index)
+        keys, labels = fresh.keys, fresh.labels
+        if len(renderer.reports) >= renderer.max_entries:
+            renderer.reports.clear()
+        renderer.reports[host] = (headers, attributes, keys, labels)
+    columns.keys += keys
+    columns.labels += labels
+    columns.times += [time_ms] * len(keys)
+    columns.values += [float(point["value"]) for m in metrics for point in m["points"]]
 
 
 def add_unchecked_points(

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import orjson
 from backend.ingest.json_points import (
     LabelRenderer,
     add_checked_points,
+    add_checked_report,
     add_unchecked_points,
     finite,
     renderer_for,
@@ -175,6 +176,18 @@ def _metric_points(
     add_unchecked_points(columns, name, host, time_ms, points, renderer, where)
 
 
+def _checked_metric(
+    host: str,
+    time_ms: int,
+    renderer: LabelRenderer,
+    where: str,
+    into: SampleColumns,
+    metric: Any,
+    m_index: int,
+) -> None:
+    _metric_points(into, metric, host, time_ms, renderer, f"{where}.metrics[{m_index}]", True)
+
+
 @lru_cache(maxsize=4096)
 def _rendered_name(otel_name: str, unit: str, kind: Kind) -> str:
     return prometheus_metric_name(otel_name, unit, kind)
@@ -243,9 +256,14 @@ def translate_document(
         host = _get(_get(report, "host", dict, where), "name", str, f"{where}.host")
         check_text(host, f"{where}.host.name")
         columns = empty_columns()
-        for m_index, metric in enumerate(_get(report, "metrics", list, where)):
-            at = f"{where}.metrics[{m_index}]"
-            _metric_points(columns, metric, host, time_ms, renderer, at, shape_checked)
+        metrics = _get(report, "metrics", list, where)
+        if shape_checked:
+            add_metric = partial(_checked_metric, host, time_ms, renderer, where)
+            add_checked_report(columns, metrics, host, time_ms, renderer, add_metric)
+        else:
+            for m_index, metric in enumerate(metrics):
+                at = f"{where}.metrics[{m_index}]"
+                _metric_points(columns, metric, host, time_ms, renderer, at, False)
         collectors = report.get("collectors") or []
         _collector_points(columns, collectors, host, time_ms, f"{where}.collectors")
         processes = report.get("processes") or []

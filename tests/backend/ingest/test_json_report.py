@@ -211,6 +211,36 @@ def test_the_schema_checked_fast_path_translates_identically(make_document: Any)
     assert fast == slow
 
 
+def test_a_hosts_repeated_report_shape_reuses_its_series_and_reads_the_new_values(
+    make_document: Any,
+) -> None:
+    limits = IngestLimits(max_label_value_length=64)  # its own renderer, so its own shape cache
+    now = now_ms()
+
+    def both_ways(doc: dict[str, Any]) -> list[json_report.TranslatedReport]:
+        assert json_report.validate_document(doc)
+        fast = json_report.translate_document(doc, now_ms=now, limits=limits, shape_checked=True)
+        assert fast == json_report.translate_document(doc, now_ms=now, limits=limits)
+        return fast
+
+    first = make_document()
+    again = copy.deepcopy(first)
+    for metric in again["reports"][0]["metrics"]:
+        for point in metric["points"]:
+            point["value"] = point["value"] + 7
+    [one], [two] = both_ways(first), both_ways(again)
+    assert [s.value + 7 for s in one.samples][:-2] == [s.value for s in two.samples][:-2]
+    changed = copy.deepcopy(again)
+    changed["reports"][0]["metrics"][0]["points"][0]["attributes"]["extra"] = "x"
+    del changed["reports"][0]["metrics"][-1]
+    both_ways(changed)  # a new shape: translated metric by metric, identically
+    too_long = copy.deepcopy(again)
+    too_long["reports"][0]["metrics"][0]["points"][0]["attributes"]["extra"] = "x" * 65
+    with pytest.raises(IngestError) as refused:  # still checked against the limits
+        json_report.translate_document(too_long, now_ms=now, limits=limits, shape_checked=True)
+    assert "metrics[0].points[0].attributes" in refused.value.detail
+
+
 def test_a_nul_anywhere_is_visible_in_the_raw_body(make_document: Any) -> None:
     doc = make_document()
     doc["reports"][0]["processes"][0]["name"] = "a\x00b"
