@@ -38,8 +38,8 @@ from backend.live.redis_bridge import (
     BatchPublisher,
     FrameSource,
     LiveFrames,
-    LiveSubscriber,
     live_channel,
+    live_subscriber,
 )
 from backend.notify import webhook_routes
 from backend.pipeline import IngestPipeline
@@ -153,7 +153,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub = LiveHub(client_queue=settings.live_client_queue, metrics=metrics)
         metrics.watch_live_clients(lambda: hub.client_count)
         channel = live_channel(settings.redis_prefix)
-        subscriber = LiveSubscriber(settings.redis_url, channel, hub, metrics)
+        subscriber = live_subscriber(settings.redis_url, channel, hub, metrics)
         subscriber.start()
         stack.push_async_callback(subscriber.stop)
         sources: list[FrameSource] = [

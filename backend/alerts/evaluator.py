@@ -24,12 +24,13 @@ from redis.exceptions import RedisError
 
 from backend.alerts import engine, rule_store, state_store
 from backend.alerts.engine import Alert, AlertKey, AlertState, Evaluation, Observation
-from backend.alerts.feed import ChannelListener, observations_from_feed_frame
+from backend.alerts.feed import observations_from_feed_frame
 from backend.alerts.lease import RedisLease
 from backend.alerts.mutes import Mute, active_mutes, is_muted
 from backend.alerts.rules import AlertRule
 from backend.alerts.settings import AlertingSettings
 from backend.alerts.transition_log import TransitionLog
+from backend.redis_channel import ChannelListener
 
 log = logging.getLogger(__name__)
 

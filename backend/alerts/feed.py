@@ -2,31 +2,25 @@
 feed channel only what some rule could match (and when each host was last seen); the evaluating
 process turns those frames back into engine observations. A report of ~60 samples usually
 yields one or two, so the evaluator no longer decodes every sample of every report, and the live
-channel can stay quiet while no dashboard is open.
-
-Also: a small reconnecting channel listener (used for the feed and the alert fan-out)."""
+channel can stay quiet while no dashboard is open."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import asyncpg
 import orjson
-from redis.exceptions import RedisError
 
 from backend.alerts import rule_store
 from backend.alerts.engine import Observation
 from backend.alerts.rules import AlertRule, RuleKind
 from backend.model import IngestBatch
-from backend.redis_connection import connect_redis
 from backend.storage.sample_columns import as_columns
 
 log = logging.getLogger(__name__)
-
-_BACKOFF_MAX = 2.0
 
 
 class SampleFilter:
@@ -139,60 +133,3 @@ class AlertFeedFrames:
                 await self.refresh(pool)
             except (asyncpg.PostgresError, OSError) as exc:  # keep the last rules meanwhile
                 log.warning("alert feed: rules not reloaded (%s)", exc)
-
-
-class ChannelListener:
-    """Stays subscribed to one channel (reconnecting after errors) and hands each message on."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        channel: str,
-        on_message: Callable[[bytes], None],
-        *,
-        name: str,
-    ) -> None:
-        self._redis_url = redis_url
-        self._channel = channel
-        self._on_message = on_message
-        self._name = name
-        self._task: asyncio.Task[None] | None = None
-        self.subscribed = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=self._name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        self.subscribed.clear()
-
-    async def _run(self) -> None:
-        backoff = 0.1
-        while True:
-            try:
-                await self._listen()
-            except (RedisError, OSError, TimeoutError) as exc:
-                log.warning(
-                    "%s: subscription lost (%s); retrying in %.1fs", self._name, exc, backoff
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-
-    async def _listen(self) -> None:
-        # A dedicated connection: a subscribed one cannot run other commands.
-        client = connect_redis(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self._channel)
-            self.subscribed.set()
-            while True:
-                message = await pubsub.get_message(timeout=1.0)
-                if message is not None and message["type"] == "message":
-                    self._on_message(message["data"])
-        finally:
-            self.subscribed.clear()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.aclose()

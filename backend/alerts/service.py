@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from backend.alerts.evaluator import AlertEvaluator
-from backend.alerts.feed import AlertFeedFrames, ChannelListener
+from backend.alerts.feed import AlertFeedFrames
 from backend.alerts.lease import RedisLease
 from backend.alerts.live_alerts import alert_channel, offer_to_clients
 from backend.alerts.rule_spec import DEFAULTS_FILE, read_rules_file
@@ -22,6 +22,7 @@ from backend.alerts.settings import AlertingSettings
 from backend.alerts.transition_log import TransitionLog
 from backend.live.hub import LiveHub
 from backend.notify.delivery_worker import DeliveryWorker
+from backend.redis_channel import ChannelListener
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
-"""Redis pub/sub between backend processes: publish accepted batches, subscribe once per process."""
+"""Redis pub/sub between backend processes: publish accepted batches, subscribe once per process
+(while it has WebSocket clients)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import defaultdict
@@ -11,19 +11,16 @@ from typing import Any, Protocol
 
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
 
 from backend.live.hub import LiveHub
 from backend.live.messages import encode_frames, host_frames
 from backend.model import IngestBatch
-from backend.redis_connection import connect_redis
+from backend.redis_channel import ChannelListener
 from backend.self_metrics import BackendMetrics
 from backend.storage.sample_columns import SampleColumns
 
 log = logging.getLogger(__name__)
 
-_BACKOFF_INITIAL = 0.1
-_BACKOFF_MAX = 2.0
 # ARGV: per group, a channel, its number of frames, then the frames. Returns, per group, the most
 # receivers any of its frames had.
 _PUBLISH_GROUPS = """
@@ -139,78 +136,17 @@ def encode_live_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
     return host_frames(by_host, batch.process_snapshots, accepted_ms)
 
 
-class LiveSubscriber:
-    """Holds one subscription to the live channel while the hub has clients, feeding the hub;
-    reconnects by itself after Redis errors."""
-
-    def __init__(
-        self,
-        redis_url: str,
-        channel: str,
-        hub: LiveHub,
-        metrics: BackendMetrics | None = None,
-        *,
-        idle_unsubscribe: float = 10.0,
-    ) -> None:
-        self._redis_url = redis_url
-        self._channel = channel
-        self._hub = hub
-        self._metrics = metrics
-        self._idle_unsubscribe = idle_unsubscribe
-        self._task: asyncio.Task[None] | None = None
-        self.subscribed = asyncio.Event()
-        self.reconnects = 0
-        self._was_subscribed = False
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="live-subscriber")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-
-    async def _run(self) -> None:
-        backoff = _BACKOFF_INITIAL
-        while True:
-            await self._hub.has_clients.wait()
-            self._was_subscribed = False
-            try:
-                await self._listen()
-            except (RedisError, OSError, TimeoutError) as exc:
-                self.reconnects += 1
-                if self._metrics is not None:
-                    self._metrics.redis_error("subscribe")
-                # A connection that worked for a while starts the backoff over.
-                backoff = _BACKOFF_INITIAL if self._was_subscribed else backoff
-                log.warning("live subscription lost (%s); retrying in %.1fs", exc, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-
-    async def _listen(self) -> None:
-        """Subscribed until the hub has had no clients for `idle_unsubscribe` seconds."""
-        # A dedicated client: a subscribed connection cannot run other commands.
-        client = connect_redis(self._redis_url, socket_connect_timeout=2, health_check_interval=10)
-        pubsub = client.pubsub(ignore_subscribe_messages=True)
-        try:
-            await pubsub.subscribe(self._channel)
-            self.subscribed.set()
-            self._was_subscribed = True
-            if self.reconnects:
-                log.info("live subscription restored")
-            idle_since: float | None = None
-            while True:
-                message = await pubsub.get_message(timeout=1.0)
-                if message is not None and message["type"] == "message":
-                    self._hub.dispatch(message["data"])
-                if self._hub.client_count:
-                    idle_since = None
-                elif idle_since is None:
-                    idle_since = time.monotonic()
-                elif time.monotonic() - idle_since > self._idle_unsubscribe:
-                    return
-        finally:
-            self.subscribed.clear()
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
-            await client.aclose()
+def live_subscriber(
+    redis_url: str, channel: str, hub: LiveHub, metrics: BackendMetrics | None = None
+) -> ChannelListener:
+    """This process's subscription to the live channel, held only while the hub has WebSocket
+    clients (and for 10 s after the last one leaves), feeding the hub."""
+    return ChannelListener(
+        redis_url,
+        channel,
+        hub.dispatch,
+        name="live-subscriber",
+        until_needed=hub.has_clients.wait,
+        still_needed=lambda: hub.client_count > 0,
+        on_error=(lambda: metrics.redis_error("subscribe")) if metrics is not None else None,
+    )

@@ -18,7 +18,7 @@ from backend.live.messages import (
     pong_message,
     subscribed_message,
 )
-from backend.live.redis_bridge import LiveSubscriber
+from backend.redis_channel import ChannelListener
 from backend.self_metrics import BackendMetrics
 
 router = APIRouter(tags=["live"])
@@ -60,7 +60,7 @@ async def _send_frames(websocket: WebSocket, client: LiveClient) -> None:
 async def _until_listening(websocket: WebSocket) -> None:
     """Let the process's Redis subscription (made on the first client) settle before the
     `subscribed` reply, so frames published after the reply arrive. Redis down: reply anyway."""
-    subscriber: LiveSubscriber = websocket.app.state.live_subscriber
+    subscriber: ChannelListener = websocket.app.state.live_subscriber
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(subscriber.subscribed.wait(), _SUBSCRIBE_WAIT_SECONDS)
 
