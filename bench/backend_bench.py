@@ -1,7 +1,7 @@
 """HostPulse backend benchmark: one command, one uvicorn worker, a throw-away database.
 
-    .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--ws-clients 200]
-        [--phases ingest,ws,history]
+    .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--repeat 3]
+        [--ws-clients 200] [--phases ingest,ws,history]
 
 Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
 top-5 processes) with p50/p99 latency, the backend worker's CPU time per report (the figure
@@ -180,7 +180,7 @@ async def loadgen(
         host = i % hosts
         seqs[host] += 1
         body = report_body(
-            f"bench-{host}", f"{port}-{rate}-{host}", seqs[host], int(time.time() * 1000)
+            f"bench-{host}", f"{os.getpid()}-{host}", seqs[host], int(time.time() * 1000)
         )
         conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
         status = await _post(conn, port, body)
@@ -391,11 +391,29 @@ async def phase_ingest(
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         warmup = await c.post("/ingest/metrics", content=report_body("warm", "warm", 1, now_ms()))
     per_report = int(warmup.json()["samples"])
-    say(f"ingest: offering {args.rate:.0f} reports/s for {args.seconds:.0f}s, {per_report} samples")
-    run, cpu_ms = load(port, pid, args.rate, args.seconds)
-    ok = run["statuses"].get("200", 0)
-    rate = run["sent"] / run["elapsed"]
-    await writer_drained(base)
+    rates: list[float] = []
+    p99s: list[float] = []
+    cpus: list[float] = []
+    ok = 0
+    for attempt in range(1, args.repeat + 1):
+        say(
+            f"ingest run {attempt}/{args.repeat}: offering {args.rate:.0f} reports/s for "
+            f"{args.seconds:.0f}s, {per_report} samples each"
+        )
+        run, cpu_ms = load(port, pid, args.rate, args.seconds)
+        ok += run["statuses"].get("200", 0)
+        rates.append(run["sent"] / run["elapsed"])
+        p99s.append(run["p99"] * 1000)
+        cpus.append(cpu_ms)
+        await writer_drained(base)
+    # The machine is shared and noisy: each figure is the median of the runs.
+    rate, cpu_ms = statistics.median(rates), statistics.median(cpus)
+    if args.repeat > 1:
+        say(
+            f"  runs: reports/s {', '.join(f'{r:.0f}' for r in rates)}; p99 ms "
+            f"{', '.join(f'{p:.0f}' for p in p99s)}; CPU ms/report "
+            f"{', '.join(f'{c:.2f}' for c in cpus)}"
+        )
     steady_rate = max(10.0, round(rate * 0.6))
     say(f"ingest: offering {steady_rate:.0f} reports/s (60% of the above) for 5s")
     steady, steady_cpu_ms = load(port, pid, steady_rate, 5)
@@ -406,12 +424,12 @@ async def phase_ingest(
     await conn.close()
     accepted = ok * per_report
     say(f"  accepted {accepted} samples; rows in PostgreSQL {stored}")
-    copy_rate = await copy_same_rows(dsn, accepted)
+    copy_rate = await copy_same_rows(dsn, min(accepted, 600_000))
     ingest_rate = rate * per_report
     say(f"  raw COPY {copy_rate:,.0f} rows/s vs ingest {ingest_rate:,.0f} samples/s")
     return {
         "reports_per_s": rate,
-        "ingest_p99_ms": run["p99"] * 1000,
+        "ingest_p99_ms": statistics.median(p99s),
         "steady_reports_per_s": steady["sent"] / steady["elapsed"],
         "steady_p99_ms": steady["p99"] * 1000,
         "cpu_ms_per_report": cpu_ms,
@@ -558,6 +576,9 @@ if __name__ == "__main__":
         parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
         parser.add_argument("--rate", type=float, default=1000.0, help="reports/s offered")
         parser.add_argument("--seconds", type=float, default=10.0)
+        parser.add_argument(
+            "--repeat", type=int, default=3, help="ingest runs at --rate; medians are reported"
+        )
         parser.add_argument("--ws-clients", type=int, default=200)
         parser.add_argument(
             "--phases",
