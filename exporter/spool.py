@@ -38,6 +38,10 @@ class SpoolState:
     last_seq: int
 
 
+def _state_body(state: SpoolState) -> bytes:
+    return orjson.dumps({"instance_id": state.instance_id, "last_seq": state.last_seq})
+
+
 def _report_name(seq: int) -> str:
     return f"{seq:020d}{_SUFFIX}"
 
@@ -89,11 +93,20 @@ class Spool:
         return state
 
     def write_state(self, state: SpoolState) -> None:
-        body = orjson.dumps({"instance_id": state.instance_id, "last_seq": state.last_seq})
-        self._write_atomically(self.directory / _STATE, body)
+        self._write_atomically(self.directory / _STATE, _state_body(state))
 
     def append(self, report: BufferedReport) -> None:
-        self._write_atomically(self.directory / _report_name(report.seq), report.body)
+        self.append_all([report])
+
+    def append_all(
+        self, reports: Iterable[BufferedReport], state: SpoolState | None = None
+    ) -> None:
+        """Write each report (then the state) durably; the directory is synced once for all."""
+        for report in reports:
+            self._write_file(self.directory / _report_name(report.seq), report.body)
+        if state is not None:
+            self._write_file(self.directory / _STATE, _state_body(state))
+        self._sync_directory()
 
     def remove(self, seqs: Iterable[int]) -> None:
         for seq in seqs:
@@ -123,13 +136,20 @@ class Spool:
         return reports
 
     def _write_atomically(self, path: Path, body: bytes) -> None:
+        self._write_file(path, body)
+        self._sync_directory()
+
+    @staticmethod
+    def _write_file(path: Path, body: bytes) -> None:
         tmp = path.with_name(f".{path.name}.tmp")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
             file.write(body)
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
-        # Make the rename itself durable.
+
+    def _sync_directory(self) -> None:
+        # Make the renames themselves durable.
         dir_fd = os.open(self.directory, os.O_RDONLY)
         try:
             os.fsync(dir_fd)

@@ -8,7 +8,6 @@ Any other 4xx will never succeed: that batch is dropped, counted and logged once
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import logging
 import random
@@ -138,10 +137,7 @@ class JsonPushSink:
             return
         self._last_seq += 1
         report = BufferedReport(self._last_seq, encode_report(snapshot, self._last_seq))
-        if self._spool is not None:
-            # On failure the buffer logs the spool's problem once, on the report write below.
-            with contextlib.suppress(OSError):
-                self._spool.write_state(SpoolState(self._instance_id, self._last_seq))
+        # No file I/O here: with a spool, the sender's thread writes the report (`_persist`).
         self._note_drops(self._buffer.put(report))
         self._health.set_buffered(len(self._buffer))
 
@@ -149,12 +145,13 @@ class JsonPushSink:
         """Stop taking reports, send what is buffered until the deadline, then stop the sender."""
         self._flush_deadline = time.monotonic() + max(0.0, deadline_seconds)
         self._closing.set()
-        self._wake.set()
+        self._interrupt()
         if self._thread is not None:
             self._thread.join(timeout=max(0.0, deadline_seconds))
             self._stop.set()
-            self._wake.set()
+            self._interrupt()
             self._thread.join(timeout=self._config.timeout + 1.0)
+        self._persist()  # whatever the sender had not written yet
         left = len(self._buffer)
         if left:
             where = "kept in the spool" if self._spool is not None else "lost"
@@ -195,6 +192,28 @@ class JsonPushSink:
             )
             self._overflow_logged = True
 
+    def _interrupt(self) -> None:
+        self._wake.set()
+        self._buffer.wake()
+
+    def _persist(self) -> None:
+        """With a spool: write the reports that are only in memory (the sender's thread)."""
+        if self._spool is not None:
+            self._buffer.persist(lambda: SpoolState(self._instance_id, self._last_seq))
+
+    def _pause(self, seconds: float) -> None:
+        """Wait `seconds` or until woken; with a spool, new reports are written meanwhile."""
+        ends_at = time.monotonic() + seconds
+        while not self._wake.is_set():
+            remaining = ends_at - time.monotonic()
+            if remaining <= 0:
+                break
+            if self._spool is None:
+                self._wake.wait(remaining)
+            elif self._buffer.wait_for_unpersisted(remaining, self._wake):
+                self._persist()
+        self._wake.clear()
+
     def _send_loop(self) -> None:
         attempt = 0
         while not self._stop.is_set():
@@ -205,6 +224,7 @@ class JsonPushSink:
             if self._flush_deadline - time.monotonic() <= 0:
                 return
             try:
+                self._persist()  # before sending: a seq the backend may see is on disk
                 delay = self._send_oldest(attempt)
             except Exception:  # a bug here must not silently end all sending
                 log.exception("unexpected error in the JSON push sender")
@@ -213,13 +233,14 @@ class JsonPushSink:
                 attempt = 0
                 continue
             attempt += 1
-            self._wake.wait(min(delay, max(0.0, self._flush_deadline - time.monotonic())))
-            self._wake.clear()
+            self._pause(min(delay, max(0.0, self._flush_deadline - time.monotonic())))
 
     def _send_oldest(self, attempt: int) -> float | None:
         """POST the oldest batch; None once it is settled, else the seconds to wait to retry."""
         remaining = self._flush_deadline - time.monotonic()
         batch = self._buffer.peek(self._batch_limit)
+        if not batch:
+            return None  # nothing persisted to send yet (a shutdown is writing the spool)
         body = encode_batch(self.agent, [report.body for report in batch])
         outcome = post_batch(
             self._config.url, self._token, body, min(self._config.timeout, remaining)

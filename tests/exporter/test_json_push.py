@@ -23,6 +23,7 @@ from exporter.config import JsonPushConfig
 from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
 from exporter.options import JsonPushOptions
 from exporter.sinks.json_push import JsonPushSink, backoff_delay, parse_retry_after
+from exporter.spool import Spool, SpoolState
 from tests.conftest import free_port
 
 SCHEMA = json.loads(
@@ -339,6 +340,48 @@ def test_sigterm_flushes_buffered_reports_and_exits_0(receiver: Receiver, tmp_pa
         jsonschema.validate(batch, SCHEMA)
     events = [json.loads(line)["event"] for line in stderr.decode().splitlines()]
     assert events[-1] == "agent stopped"
+
+
+def test_the_spool_is_written_by_the_sender_even_while_it_backs_off(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writers: list[str] = []
+    write_file = Spool._write_file
+
+    def recording_write(path: Path, body: bytes) -> None:
+        writers.append(threading.current_thread().name)
+        write_file(path, body)
+
+    monkeypatch.setattr(Spool, "_write_file", staticmethod(recording_write))
+    receiver.responder = lambda _batch: (503, {"Retry-After": "3600"})  # parks the sender
+    spool = tmp_path / "spool"
+    sink = make_sink(push_config(receiver.url, spool_dir=spool))
+    sink.start()
+    writers.clear()  # start() writes the state file: that is not the collection thread
+    try:
+        sink.submit(make_snapshot())
+        wait_for(lambda: len(receiver.requests) == 1, 20, "the first attempt")
+        for _ in range(3):  # submitted while the sender waits out Retry-After
+            sink.submit(make_snapshot())
+        wait_for(lambda: len(list(spool.glob("0*.json"))) == 4, 20, "all reports on disk")
+        assert len(receiver.requests) == 1, "writing the spool must not cut the backoff short"
+    finally:
+        sink.shutdown(0.2)
+    assert set(writers) == {"json-push"}, "the collection thread must never write the spool"
+    assert sorted(p.name for p in spool.glob("0*.json")) == [f"{n:020d}.json" for n in (1, 2, 3, 4)]
+
+
+def test_shutdown_writes_what_the_sender_has_not(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    sink = make_sink(push_config("http://127.0.0.1:9/ingest/metrics", spool_dir=spool))
+    sink.start()
+    sink._stop.set()  # a sender that never gets to run again
+    sink._interrupt()
+    for _ in range(3):
+        sink.submit(make_snapshot())
+    sink.shutdown(0.2)
+    assert len(list(spool.glob("0*.json"))) == 3
+    assert Spool(spool).read_state() == SpoolState(sink.agent.instance_id, 3)
 
 
 def test_real_agent_restart_resends_the_spool(tmp_path: Path) -> None:
