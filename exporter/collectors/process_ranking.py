@@ -84,6 +84,7 @@ def top_by_cpu(usage: Mapping[int, float], cpu: CpuTable, top_n: int) -> list[in
     reported set, and with it the series, stays stable on an idle machine."""
     top = heapq.nlargest(top_n, usage, key=lambda pid: (usage[pid], cpu[pid][0], -pid))
     if len(top) < top_n:
-        idle = (pid for pid in cpu if pid not in usage)
-        top += heapq.nlargest(top_n - len(top), idle, key=lambda pid: (cpu[pid][0], -pid))
+        # Plain tuples, no key function: this runs over every idle process each cycle.
+        idle = [(entry[0], -pid) for pid, entry in cpu.items() if pid not in usage]
+        top += [-negative_pid for _, negative_pid in heapq.nlargest(top_n - len(top), idle)]
     return top

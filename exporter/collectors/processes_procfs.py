@@ -70,7 +70,7 @@ class ProcfsProcessSource:
         # A fresh read: the scan may have reused an older stat line of an idle process, and
         # memory can change (reclaim) without the process running.
         try:
-            stat = parse_pid_stat(read_bytes(self._procfs / str(pid) / "stat"))
+            stat = parse_pid_stat(read_bytes(f"{self._procfs}/{pid}/stat"))
         except (OSError, ProcfsFormatError, ValueError):
             return None
         return ProcessDetails(

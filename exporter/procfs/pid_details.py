@@ -12,7 +12,7 @@ from exporter.procfs.pid_stat import PidIo, parse_pid_io
 def read_pid_io(procfs: Path, pid: int) -> PidIo | None:
     """None when not allowed (another user's process) or when the process has exited."""
     try:
-        return parse_pid_io(read_text(procfs / str(pid) / "io"))
+        return parse_pid_io(read_text(f"{procfs}/{pid}/io"))  # no Path objects: every cycle
     except (OSError, ProcfsFormatError):
         return None
 
@@ -27,7 +27,7 @@ def fd_directory_size_is_count(procfs: Path) -> bool:
 
 def count_open_descriptors(procfs: Path, pid: int, size_is_count: bool = False) -> int | None:
     """None when not allowed (another user's process) or when the process has exited."""
-    directory = procfs / str(pid) / "fd"
+    directory = f"{procfs}/{pid}/fd"
     try:
         # A listing costs far more for a process with thousands of descriptors (like this agent).
         if size_is_count:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from exporter.procfs.files import ProcfsFormatError
 from exporter.procfs.pid_stat import parse_pid_io, parse_pid_stat
-from exporter.procfs.process_scan import ProcessScanner
+from exporter.procfs.process_scan import MAX_PROBED_PIDS, ProcessScanner
 from tests.exporter.fixtures.fake_procfs import install_snapshot
 
 STAT_LINE = (
@@ -86,6 +89,78 @@ def test_schedstat_shortcut_rereads_only_processes_that_ran(tmp_path: Path) -> N
     assert scan.stats[200][0] == 440  # multi-threaded: always re-read (schedstat is per thread)
     assert scan.stats[500][0] == 20  # new, and it has no schedstat file: plain stat read
     assert 400 not in scan.stats
+
+
+def as_own_namespace(procfs: Path, last_pid: int) -> None:
+    """Make a fake tree pass for this process's own pid namespace, last pid `last_pid`."""
+    (procfs / "self").mkdir(exist_ok=True)
+    (procfs / "self" / "status").write_text(f"Name:\tpython\nTgid:\t1\nNSpid:\t{os.getpid()}\n")
+    set_last_pid(procfs, last_pid)
+
+
+def set_last_pid(procfs: Path, last_pid: int) -> None:
+    (procfs / "loadavg").write_text(f"0.50 0.40 0.30 2/150 {last_pid}\n")
+
+
+def add_task(procfs: Path, pid: int, tgid: int) -> None:
+    shutil.copytree(procfs / "300", procfs / str(pid))
+    (procfs / str(pid) / "status").write_text(f"Name:\tx\nTgid:\t{tgid}\n")
+
+
+def test_without_new_pids_only_the_new_ones_are_probed(tmp_path: Path) -> None:
+    procfs = install_snapshot(tmp_path, "t0")
+    as_own_namespace(procfs, 600)
+    scanner = ProcessScanner(procfs)
+    try:
+        assert sorted(scanner.scan().stats) == [1, 100, 200, 300, 400]
+        assert scanner.listings == 1
+        add_task(procfs, 601, tgid=601)  # a new process
+        add_task(procfs, 602, tgid=601)  # a new thread of it: not a process
+        add_task(procfs, 700, tgid=700)  # beyond the last pid: a real scan could not miss it...
+        set_last_pid(procfs, 602)
+        scan = scanner.scan()
+        assert scanner.listings == 1, "a few new pids: no listing"
+        assert sorted(scan.stats) == [1, 100, 200, 300, 400, 601]  # ...so this one shows it
+        set_last_pid(procfs, 602 + MAX_PROBED_PIDS + 1)  # many new pids: list /proc
+        scan = scanner.scan()
+        assert scanner.listings == 2
+        assert {601, 700} <= scan.stats.keys()
+    finally:
+        scanner.close()
+
+
+def test_a_foreign_pid_namespace_is_always_listed(tmp_path: Path) -> None:
+    procfs = install_snapshot(tmp_path, "t0")
+    as_own_namespace(procfs, 600)
+    (procfs / "self" / "status").write_text(f"Name:\tpython\nNSpid:\t4242\t{os.getpid()}\n")
+    scanner = ProcessScanner(procfs)
+    try:
+        for _ in range(3):
+            scanner.scan()
+        assert scanner.listings == 3, "loadavg counts pids of another namespace there"
+    finally:
+        scanner.close()
+
+
+def test_live_new_processes_show_and_new_threads_do_not() -> None:
+    scanner = ProcessScanner(Path("/proc"))
+    child = None
+    try:
+        scanner.scan()
+        child = subprocess.Popen(["sleep", "60"])
+        worker = threading.Thread(target=time.sleep, args=(0.5,))
+        worker.start()
+        scan = scanner.scan()
+        worker.join()
+        assert child.pid in scan.stats
+        assert worker.native_id not in scan.stats, "a thread is not a process"
+        assert os.getpid() in scan.stats
+        assert scan.threads >= len(scan.stats)
+    finally:
+        scanner.close()
+        if child is not None:
+            child.kill()
+            child.wait()
 
 
 def test_live_exited_process_releases_its_descriptors() -> None:
