@@ -42,7 +42,7 @@ from backend.live.redis_bridge import (
     live_subscriber,
 )
 from backend.notify import webhook_routes
-from backend.pipeline import IngestPipeline
+from backend.pipeline import IngestPipeline, RecentAndLive
 from backend.redis_connection import connect_redis
 from backend.security import install_security
 from backend.self_metrics import BackendMetrics, RequestMetricsMiddleware
@@ -164,7 +164,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             alert_feed = AlertFeedFrames(alert_feed_channel(settings.redis_prefix))
             sources.append(alert_feed)
         publisher = BatchPublisher(redis, sources)
-        pipeline = IngestPipeline(writer, window, publisher, metrics)
+        pipeline = IngestPipeline(writer, RecentAndLive(redis, window, publisher), metrics)
 
         app.state.pool = pool
         app.state.redis = redis

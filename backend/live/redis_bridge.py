@@ -21,22 +21,24 @@ from backend.storage.sample_columns import SampleColumns
 
 log = logging.getLogger(__name__)
 
-# ARGV: per group, a channel, its number of frames, then the frames. Returns, per group, the most
-# receivers any of its frames had.
-_PUBLISH_GROUPS = """
-local out = {}
-local i = 1
-while i <= #ARGV do
-  local channel = ARGV[i]
-  local last = i + 1 + tonumber(ARGV[i + 1])
-  local most = 0
-  for j = i + 2, last do
-    most = math.max(most, redis.call('PUBLISH', channel, ARGV[j]))
+# ARGV from index `first`: per group, a channel, its number of frames, then the frames. Returns,
+# per group, the most receivers any of its frames had.
+PUBLISH_GROUPS_LUA = """
+local function publish_groups(first)
+  local out = {}
+  local i = first
+  while i <= #ARGV do
+    local channel = ARGV[i]
+    local last = i + 1 + tonumber(ARGV[i + 1])
+    local most = 0
+    for j = i + 2, last do
+      most = math.max(most, redis.call('PUBLISH', channel, ARGV[j]))
+    end
+    out[#out + 1] = most
+    i = last + 1
   end
-  out[#out + 1] = most
-  i = last + 1
+  return out
 end
-return out
 """
 
 
@@ -96,9 +98,7 @@ class BatchPublisher:
 
     async def publish(self, batch: IngestBatch) -> None:
         """Raises RedisError when Redis is away."""
-        accepted_ms = int(time.time() * 1000)
-        groups = [(source, source.frames(batch, accepted_ms)) for source in self._sources]
-        groups = [(source, frames) for source, frames in groups if frames]
+        groups = self.groups(batch)
         if not groups:
             return
         if len(groups) == 1 and len(groups[0][1]) == 1:
@@ -107,13 +107,29 @@ class BatchPublisher:
             return
         # One EVALSHA instead of a pipeline of PUBLISHes: far less client CPU.
         if self._publish_groups is None:
-            self._publish_groups = self._redis.register_script(_PUBLISH_GROUPS)
-        args: list[str | bytes | int] = []
-        for source, frames in groups:
-            args += [source.channel, len(frames), *frames]
-        receivers = await self._publish_groups(keys=[], args=args)
+            script = PUBLISH_GROUPS_LUA + "return publish_groups(1)"
+            self._publish_groups = self._redis.register_script(script)
+        self.delivered(groups, await self._publish_groups(keys=[], args=publish_args(groups)))
+
+    def groups(self, batch: IngestBatch) -> list[tuple[FrameSource, list[bytes]]]:
+        """Each source with the frames it has for `batch` (sources with none left out)."""
+        accepted_ms = int(time.time() * 1000)
+        groups = [(source, source.frames(batch, accepted_ms)) for source in self._sources]
+        return [(source, frames) for source, frames in groups if frames]
+
+    @staticmethod
+    def delivered(groups: list[tuple[FrameSource, list[bytes]]], receivers: list[Any]) -> None:
+        """Tell each source what `publish_groups` answered for it."""
         for (source, _), count in zip(groups, receivers, strict=True):
             source.delivered(int(count))
+
+
+def publish_args(groups: list[tuple[FrameSource, list[bytes]]]) -> list[str | int | bytes]:
+    """ARGV for `PUBLISH_GROUPS_LUA`'s publish_groups."""
+    args: list[str | int | bytes] = []
+    for source, frames in groups:
+        args += [source.channel, len(frames), *frames]
+    return args
 
 
 def encode_live_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:

@@ -22,21 +22,23 @@ from backend.storage.sample_columns import as_columns
 DEFAULT_HOST_RETENTION_SECONDS = 7 * 86_400
 _TTL_SLACK_MS = 60_000  # keys outlive the window a little, so a late read still finds them
 
-# KEYS: each host's window, then the hosts index. ARGV: window cutoff ("(ms"), window key TTL,
-# now, hosts cutoff ("(ms"), hosts TTL, then per host: newest time, frame, host name.
-_ADD_FRAMES = """
-local n = #KEYS - 1
-local hosts = KEYS[n + 1]
-for i = 1, n do
-  local at = 5 + (i - 1) * 3
-  redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2])
-  redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[1])
-  redis.call('PEXPIRE', KEYS[i], ARGV[2])
-  redis.call('ZADD', hosts, 'GT', ARGV[3], ARGV[at + 3])
+# KEYS: each host's window, then the hosts index. ARGV after `base`: window cutoff ("(ms"),
+# window key TTL, now, hosts cutoff ("(ms"), hosts TTL, then per host: newest time, frame, host.
+ADD_FRAMES_LUA = """
+local function add_frames(base)
+  local n = #KEYS - 1
+  local hosts = KEYS[n + 1]
+  for i = 1, n do
+    local at = base + 5 + (i - 1) * 3
+    redis.call('ZADD', KEYS[i], ARGV[at + 1], ARGV[at + 2])
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', ARGV[base + 1])
+    redis.call('PEXPIRE', KEYS[i], ARGV[base + 2])
+    redis.call('ZADD', hosts, 'GT', ARGV[base + 3], ARGV[at + 3])
+  end
+  redis.call('ZREMRANGEBYSCORE', hosts, '-inf', ARGV[base + 4])
+  redis.call('PEXPIRE', hosts, ARGV[base + 5])
+  return n
 end
-redis.call('ZREMRANGEBYSCORE', hosts, '-inf', ARGV[4])
-redis.call('PEXPIRE', hosts, ARGV[5])
-return n
 """
 
 
@@ -123,7 +125,7 @@ class RecentWindow:
         self._window_ms = int(window_seconds * 1000)
         self._host_retention_ms = int(host_retention_seconds * 1000)
         self._clock_ms = clock_ms
-        self._add_script = redis.register_script(_ADD_FRAMES)
+        self._add_script = redis.register_script(ADD_FRAMES_LUA + "return add_frames(0)")
 
     def host_key(self, host: str) -> str:
         return f"{self._prefix}recent:{host}"
@@ -135,9 +137,15 @@ class RecentWindow:
     async def add(self, batch: IngestBatch) -> None:
         """Append the batch to each host's window and trim what has aged out: one EVALSHA
         however many hosts (a pipeline of 3 commands per host cost ~3x the client CPU)."""
+        script_input = self.add_args(batch)
+        if script_input is not None:
+            await self._add_script(keys=script_input[0], args=script_input[1])
+
+    def add_args(self, batch: IngestBatch) -> tuple[list[str], list[str | int | bytes]] | None:
+        """KEYS and ARGV for `ADD_FRAMES_LUA`'s add_frames (None: nothing to add)."""
         frames = host_frames(batch)
         if not frames:
-            return
+            return None
         now = self._clock_ms()
         keys = [self.host_key(host) for host in frames]
         args: list[str | int | bytes] = [
@@ -149,7 +157,7 @@ class RecentWindow:
         ]
         for host, (frame, newest) in frames.items():
             args += (newest, frame, host)
-        await self._add_script(keys=[*keys, self.hosts_key], args=args)
+        return [*keys, self.hosts_key], args
 
     async def recent(self, host: str) -> RecentData:
         """The host's samples and process snapshots of the last window, in time order."""

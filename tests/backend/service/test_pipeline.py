@@ -28,7 +28,7 @@ class FakeWriter:
 
 @dataclass
 class FakeRedisSide:
-    """Stands in for the window and the publisher; slow enough that requests pile up."""
+    """Stands in for the recent window and live channels; slow enough that requests pile up."""
 
     down: bool = False
     calls: list[list[float]] = field(default_factory=list)
@@ -39,16 +39,13 @@ class FakeRedisSide:
             raise RedisConnectionError("connection refused")
         self.calls.append([s.value for s in batch.samples])
 
-    async def publish(self, batch: IngestBatch) -> None:
-        return None
-
 
 def batch(value: float) -> IngestBatch:
     return IngestBatch("json", [Sample("h", "m", {}, 1000, value)])
 
 
 def pipeline(writer: FakeWriter, redis: FakeRedisSide, pause: float = 0.2) -> IngestPipeline:
-    return IngestPipeline(writer, redis, redis, BackendMetrics(), redis_retry_pause=pause)
+    return IngestPipeline(writer, redis, BackendMetrics(), redis_retry_pause=pause)
 
 
 async def test_concurrent_batches_share_redis_round_trips_in_order() -> None:
@@ -154,3 +151,44 @@ async def test_live_and_alert_feed_frames_go_out_together_and_each_source_learns
     # web-1's cpu sample (the rule's), and for db-1 only that it was seen (for the stale rule)
     assert observed == [("db-1", "", 0.0), ("web-1", "system_cpu_utilization_ratio", 0.5)]
     assert live.frames(_two_host_batch(), 0) == []  # PUBLISH reached nobody: live pauses
+
+
+async def test_window_and_live_channels_are_written_in_one_round_trip(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    from backend.live.redis_bridge import BatchPublisher, LiveFrames
+    from backend.pipeline import RecentAndLive
+    from backend.storage.redis_window import RecentWindow
+
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=300, clock_ms=lambda: 60_000
+    )
+    live = LiveFrames(f"{redis_prefix}live")
+    both = RecentAndLive(redis_client, window, BatchPublisher(redis_client, [live]))
+    pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
+    await pubsub.subscribe(live.channel)
+    await both.add(IngestBatch("json", [Sample("warm", "m", {}, 1_000, 1.0)]))  # loads the script
+    sent: list[object] = []
+    execute = redis_client.execute_command
+
+    async def counting(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await execute(*args, **options)
+
+    redis_client.execute_command = counting  # type: ignore[method-assign]
+    await both.add(_two_host_batch())
+    redis_client.execute_command = execute  # type: ignore[method-assign]
+    assert sent == ["EVALSHA"]
+    frames = []
+    for _ in range(200):
+        message = await pubsub.get_message(timeout=0.05)
+        if message is not None and orjson.loads(message["data"])["host"] != "warm":
+            frames.append(orjson.loads(message["data"]))
+        if len(frames) == 2:
+            break
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert sorted(f["host"] for f in frames) == ["db-1", "web-1"]
+    recent = await window.recent("web-1")
+    assert [s.value for s in recent.samples] == [0.5, 0.25]
+    assert [p.processes[0]["name"] for p in recent.process_snapshots] == ["nginx"]
+    assert [host for host, _ in await window.hosts()] == ["db-1", "warm", "web-1"]
