@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 _ALLOW = Decision(allowed=True, remaining=0.0, retry_after_seconds=0)
 _REDIS_WAIT_SECONDS = 1.0
 _SKIP_AFTER_FAILURE_SECONDS = 5.0
+_MAX_LOCAL_ALLOWANCES = 10_000
 
 
 class RedisOutage:
@@ -42,8 +43,23 @@ class RedisOutage:
         self._skip_until = time.monotonic() + _SKIP_AFTER_FAILURE_SECONDS
 
 
+@dataclass(slots=True)
+class _Allowance:
+    """Tokens this process may spend without asking Redis, until `until` (monotonic)."""
+
+    tokens: float
+    until: float
+    spent: float = 0.0  # charged to the Redis bucket with the next take that asks
+
+
 class Bucket:
-    """One configured limiter; `take` never raises on a Redis failure."""
+    """One configured limiter; `take` never raises on a Redis failure.
+
+    Where the bucket is far from empty, asking Redis for every request would cost more than the
+    request: when Redis answers that at least `local_min_tokens` are left, this process may
+    spend `local_share` of them for `local_seconds` without asking, and the next take that asks
+    charges what it spent. Near empty every take asks Redis, so refusals stay exact; with N
+    processes a bucket can at most be overdrawn by N shares of what was left."""
 
     def __init__(
         self,
@@ -51,26 +67,54 @@ class Bucket:
         prefix: str,
         settings: BucketSettings,
         outage: RedisOutage | None = None,
+        *,
+        local_share: float = 0.1,
+        local_min_tokens: float = 100.0,
+        local_seconds: float = 1.0,
     ) -> None:
         self._limiter = TokenBucketLimiter(
             redis, prefix=prefix, capacity=settings.capacity, rate_per_second=settings.per_second
         )
         self._outage = outage or RedisOutage()
         self._takes = SharedRoundTrip(self._take_all, name="rate-limit-takes")
+        self._local: dict[str, _Allowance] = {}
+        self._local_share = local_share
+        self._local_min = local_min_tokens
+        self._local_seconds = local_seconds
 
     async def take(self, key: str, cost: float = 1.0) -> Decision:
-        """Concurrent takes share one round trip (backend.round_trips)."""
+        """Concurrent takes that ask Redis share one round trip (backend.round_trips)."""
         if self._outage.skipping():
             return _ALLOW
-        (decision,) = await self._takes([(key, cost)])
+        now = time.monotonic()
+        allowance = self._local.pop(key, None)
+        if allowance is not None and now < allowance.until and 0 <= cost <= allowance.tokens:
+            allowance.tokens -= cost
+            allowance.spent += cost
+            self._local[key] = allowance
+            return Decision(allowed=True, remaining=allowance.tokens, retry_after_seconds=0)
+        spent = allowance.spent if allowance is not None else 0.0
+        (decision,) = await self._takes([(key, cost, spent)])
+        if decision.allowed and decision.remaining >= self._local_min:
+            if len(self._local) >= _MAX_LOCAL_ALLOWANCES:
+                self._local.clear()  # (their spent tokens go uncharged: a bounded refund)
+            share = decision.remaining * self._local_share
+            previous = self._local.get(key)  # set meanwhile by a take that answered first
+            self._local[key] = _Allowance(
+                share,
+                time.monotonic() + self._local_seconds,
+                spent=previous.spent if previous is not None else 0.0,
+            )
         return decision
 
-    async def _take_all(self, takes: list[tuple[str, float]]) -> list[Decision]:
+    async def _take_all(self, takes: list[tuple[str, float, float]]) -> list[Decision]:
         if self._outage.skipping():
             return [_ALLOW] * len(takes)
         try:
             async with asyncio.timeout(_REDIS_WAIT_SECONDS):
-                return await self._limiter.take_many(takes)
+                return await self._limiter.take_many(
+                    [(key, cost) for key, cost, _ in takes], [spent for _, _, spent in takes]
+                )
         except (TimeoutError, RedisError, OSError) as exc:
             self._outage.failed()
             log.warning("rate limits not enforced for a while, Redis failed: %r", exc)

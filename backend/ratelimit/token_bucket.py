@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import redis.asyncio as aioredis
 
 # KEYS: one bucket hash per take (a key may repeat: takes apply in order). ARGV: capacity,
-# refill tokens per second, then one cost per key. Returns per take
+# refill tokens per second, then per key its cost and its debt (tokens already spent elsewhere,
+# charged whatever the verdict). Returns per take
 # {allowed (0/1), tokens left * 1000, ms until its cost is available}.
 _TAKE = """
 local capacity = tonumber(ARGV[1])
@@ -23,7 +24,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = math.ceil(capacity * 1000 / rate) + 1000
 local out = {}
 for i, key in ipairs(KEYS) do
-  local cost = tonumber(ARGV[i + 2])
+  local cost = tonumber(ARGV[2 * i + 1])
+  local debt = tonumber(ARGV[2 * i + 2])
   local state = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(state[1])
   local ts = tonumber(state[2])
@@ -31,7 +33,7 @@ for i, key in ipairs(KEYS) do
     tokens = capacity
     ts = now
   end
-  tokens = math.min(capacity, tokens + (now - ts) * rate / 1000)
+  tokens = math.min(capacity, tokens + (now - ts) * rate / 1000) - debt
   local allowed = 0
   local wait_ms = 0
   if tokens >= cost then
@@ -73,11 +75,17 @@ class TokenBucketLimiter:
         (decision,) = await self.take_many([(key, cost)])
         return decision
 
-    async def take_many(self, takes: Sequence[tuple[str, float]]) -> list[Decision]:
-        """Each (key, cost) in order, atomically, in one round trip."""
+    async def take_many(
+        self, takes: Sequence[tuple[str, float]], debts: Sequence[float] | None = None
+    ) -> list[Decision]:
+        """Each (key, cost) in order, atomically, in one round trip; `debts[i]` tokens (spent
+        without asking, see backend.ratelimit.limiters) are charged to take i's bucket first."""
+        owed = debts if debts is not None else [0.0] * len(takes)
+        args: list[float] = [self._capacity, self._rate]
+        for (_, cost), debt in zip(takes, owed, strict=True):
+            args += (cost, debt)
         replies = await self._script(
-            keys=[f"{self._prefix}ratelimit:{key}" for key, _ in takes],
-            args=[self._capacity, self._rate, *(cost for _, cost in takes)],
+            keys=[f"{self._prefix}ratelimit:{key}" for key, _ in takes], args=args
         )
         return [_decision(*reply) for reply in replies]
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
 from starlette.requests import HTTPConnection
 
@@ -48,3 +50,37 @@ async def test_limits_fail_open_when_redis_is_unreachable() -> None:
         assert time.monotonic() - started < 5
     finally:
         await dead.aclose()
+
+
+async def test_a_full_bucket_is_drawn_on_locally_and_charged_on_the_next_ask(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    settings = BucketSettings(capacity=10_000, per_second=0.001)
+    bucket = Bucket(redis_client, redis_prefix, settings, local_seconds=0.3)
+    asked: list[object] = []
+    execute = redis_client.execute_command
+
+    async def counting(*args: object, **options: object) -> object:
+        asked.append(args[0])
+        return await execute(*args, **options)
+
+    redis_client.execute_command = counting  # type: ignore[method-assign]
+    try:
+        decisions = [await bucket.take("agent-7") for _ in range(500)]
+    finally:
+        redis_client.execute_command = execute  # type: ignore[method-assign]
+    assert all(d.allowed for d in decisions)
+    assert len(asked) < 10  # ~1,000 tokens may be spent per ask: 500 takes need one or two
+    await asyncio.sleep(0.35)  # the allowance lapses: the next take asks and pays what was spent
+    after = await bucket.take("agent-7")
+    assert after.remaining == pytest.approx(10_000 - 501, abs=1)
+
+
+async def test_a_nearly_empty_bucket_asks_redis_every_time(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    bucket = Bucket(redis_client, redis_prefix, BucketSettings(capacity=150, per_second=0.001))
+    decisions = [await bucket.take("agent-8") for _ in range(160)]
+    # Locally at most a tenth of what was left, and never below 100 left: exactly 150 pass.
+    assert sum(d.allowed for d in decisions) == 150
+    assert not decisions[-1].allowed
