@@ -284,6 +284,13 @@ def main() -> int:
     return report(results, rss, total)
 
 
+# The side-by-side anchors: result name -> the Debian package that provides the program.
+_ANCHORS = {
+    "node_exporter per scrape": "prometheus-node-exporter",
+    "process-exporter per scrape": "prometheus-process-exporter",
+}
+
+
 def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
@@ -293,11 +300,13 @@ def report(results: dict[str, list[float]], rss: dict[str, float], total: int) -
     for name, samples in results.items():
         print(summary(name, samples))
     ours = statistics.median(results["hostpulse-exporter per cycle (prometheus only)"])
-    for name in ("node_exporter per scrape", "process-exporter per scrape"):
+    for name, package in _ANCHORS.items():
         if name in results:
             print(
                 f"ratio {name} / hostpulse-exporter: {statistics.median(results[name]) / ours:.1f}x"
             )
+        else:
+            print(f"{name}: NOT MEASURED, not installed (apt-get install {package})")
     for label, megabytes in rss.items():
         print(f"hostpulse-exporter resident memory ({label}): {megabytes:.1f} MB")
     all_outputs = rss.get("all three outputs", float("nan"))
