@@ -3,6 +3,7 @@ Redis (a fresh database and Redis key prefix per test)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -105,3 +106,21 @@ def sync_cleanup_redis(redis_prefix: str) -> Iterator[None]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+@contextlib.contextmanager
+def redis_commands_sent(client: aioredis.Redis) -> Iterator[list[object]]:
+    """The name of each command `client` sends inside the block (a spy on the real client):
+    for tests that count round trips."""
+    sent: list[object] = []
+    execute = client.execute_command
+
+    async def counting(*args: object, **options: object) -> object:
+        sent.append(args[0])
+        return await execute(*args, **options)
+
+    client.execute_command = counting  # type: ignore[method-assign]
+    try:
+        yield sent
+    finally:
+        client.execute_command = execute  # type: ignore[method-assign]

@@ -12,7 +12,7 @@ from starlette.requests import HTTPConnection
 
 from backend.ratelimit.limiters import Bucket, client_ip, failed_login_key
 from backend.ratelimit.settings import BucketSettings
-from tests.conftest import free_port
+from tests.conftest import free_port, redis_commands_sent
 
 PROXY = frozenset({"10.0.0.2"})
 
@@ -57,18 +57,8 @@ async def test_a_full_bucket_is_drawn_on_locally_and_charged_on_the_next_ask(
 ) -> None:
     settings = BucketSettings(capacity=10_000, per_second=0.001)
     bucket = Bucket(redis_client, redis_prefix, settings, local_seconds=0.3)
-    asked: list[object] = []
-    execute = redis_client.execute_command
-
-    async def counting(*args: object, **options: object) -> object:
-        asked.append(args[0])
-        return await execute(*args, **options)
-
-    redis_client.execute_command = counting  # type: ignore[method-assign]
-    try:
+    with redis_commands_sent(redis_client) as asked:
         decisions = [await bucket.take("agent-7") for _ in range(500)]
-    finally:
-        redis_client.execute_command = execute  # type: ignore[method-assign]
     assert all(d.allowed for d in decisions)
     assert len(asked) < 10  # ~1,000 tokens may be spent per ask: 500 takes need one or two
     await asyncio.sleep(0.35)  # the allowance lapses: the next take asks and pays what was spent

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from backend.model import IngestBatch, Overloaded, ProcessSnapshot, Sample
 from backend.pipeline import IngestPipeline
 from backend.self_metrics import BackendMetrics
+from tests.conftest import redis_commands_sent
 
 
 @dataclass
@@ -168,16 +169,8 @@ async def test_window_and_live_channels_are_written_in_one_round_trip(
     pubsub = redis_client.pubsub(ignore_subscribe_messages=True)
     await pubsub.subscribe(live.channel)
     await both.add(IngestBatch("json", [Sample("warm", "m", {}, 1_000, 1.0)]))  # loads the script
-    sent: list[object] = []
-    execute = redis_client.execute_command
-
-    async def counting(*args: object, **options: object) -> object:
-        sent.append(args[0])
-        return await execute(*args, **options)
-
-    redis_client.execute_command = counting  # type: ignore[method-assign]
-    await both.add(_two_host_batch())
-    redis_client.execute_command = execute  # type: ignore[method-assign]
+    with redis_commands_sent(redis_client) as sent:
+        await both.add(_two_host_batch())
     assert sent == ["EVALSHA"]
     frames = []
     for _ in range(200):
