@@ -133,3 +133,13 @@ ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in (no session, or an expired one)."},
     403: {"description": "Logged in, but not an admin."},
 }
+
+
+def not_found_doc(what: str) -> dict[int | str, dict[str, Any]]:
+    """The 404 entry of a route addressing one `what` by id."""
+    return {404: {"description": f"No {what} with this id."}}
+
+
+def no_such(what: str, item_id: int) -> HTTPException:
+    """404 naming the id field and what it should have found."""
+    return HTTPException(404, detail=f"id: no {what} {item_id}")

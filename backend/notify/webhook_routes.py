@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep
+from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep, no_such, not_found_doc
 from backend.notify import webhook_store
 from backend.notify.webhook_store import Webhook
 
 router = APIRouter(prefix="/api/webhooks", tags=["alerts"], dependencies=[AdminAccess])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No webhook with this id."}}
+_NOT_FOUND = not_found_doc("webhook")
 
 
 class WebhookIn(BaseModel):
@@ -117,7 +117,7 @@ async def update_webhook(webhook_id: int, body: WebhookPatch, pool: PoolDep) -> 
         pool, webhook_id, send_resolved=body.send_resolved, enabled=body.enabled
     )
     if hook is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"id: no webhook {webhook_id}")
+        raise no_such("webhook", webhook_id)
     return _out(hook)
 
 
@@ -129,7 +129,7 @@ async def update_webhook(webhook_id: int, body: WebhookPatch, pool: PoolDep) -> 
 )
 async def delete_webhook(webhook_id: int, pool: PoolDep) -> Response:
     if not await webhook_store.delete_webhook(pool, webhook_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"id: no webhook {webhook_id}")
+        raise no_such("webhook", webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -11,11 +11,11 @@ from pydantic import BaseModel
 from backend.alerts import rule_store
 from backend.alerts.rule_spec import RuleSpec
 from backend.alerts.rule_store import DuplicateRuleName, StoredRule
-from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep
+from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep, no_such, not_found_doc
 
 router = APIRouter(prefix="/api/alert-rules", tags=["alerts"], dependencies=[AdminAccess])
 
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No rule with this id."}}
+_NOT_FOUND = not_found_doc("rule")
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"description": "Another rule has this name."}}
 
 
@@ -42,7 +42,7 @@ def _out(stored: StoredRule) -> RuleOut:
 
 def _found(stored: StoredRule | None, rule_id: int) -> RuleOut:
     if stored is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"id: no alert rule {rule_id}")
+        raise no_such("alert rule", rule_id)
     return _out(stored)
 
 
@@ -100,7 +100,7 @@ async def replace_rule(rule_id: int, spec: RuleSpec, pool: PoolDep) -> RuleOut:
 )
 async def delete_rule(rule_id: int, pool: PoolDep) -> Response:
     if not await rule_store.delete_rule(pool, rule_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"id: no alert rule {rule_id}")
+        raise no_such("alert rule", rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

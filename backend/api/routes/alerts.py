@@ -12,7 +12,15 @@ from backend.alerts.alertmanager_format import fingerprint
 from backend.alerts.history_store import HistoryQuery, query_history
 from backend.alerts.mutes import active_mutes, add_mute, delete_mute, is_muted
 from backend.alerts.state_store import current_alerts
-from backend.api.deps import ADMIN_ERRORS, READ_ERRORS, AdminAccess, PoolDep, ReadAccess
+from backend.api.deps import (
+    ADMIN_ERRORS,
+    READ_ERRORS,
+    AdminAccess,
+    PoolDep,
+    ReadAccess,
+    no_such,
+    not_found_doc,
+)
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -197,9 +205,9 @@ async def mute(body: MuteIn, pool: PoolDep) -> MuteOut:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="End a mute",
     dependencies=[AdminAccess],
-    responses={**ADMIN_ERRORS, 404: {"description": "No mute with this id."}},
+    responses={**ADMIN_ERRORS, **not_found_doc("mute")},
 )
 async def unmute(mute_id: int, pool: PoolDep) -> Response:
     if not await delete_mute(pool, mute_id):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"id: no mute {mute_id}")
+        raise no_such("mute", mute_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
