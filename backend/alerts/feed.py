@@ -62,10 +62,12 @@ def alert_feed_channel(prefix: str) -> str:
 
 
 def encode_feed_frames(batch: IngestBatch, wanted: SampleFilter) -> list[bytes]:
-    """Per host of the batch: `{"host", "seen_ms", "samples": [[name, labels, time_ms, value]]}`
-    with the samples `wanted` keeps and the newest time of anything the host sent."""
+    """One frame for the whole batch, `{"seen": {host: newest ms}, "samples": [[host, name,
+    labels, time_ms, value]]}`: the samples `wanted` keeps, and for every host of the batch the
+    newest time of anything it sent. One frame, not one per host: each pub/sub message costs the
+    evaluating process more than decoding what is in it."""
     columns = as_columns(batch.samples)
-    kept: dict[str, list[list[Any]]] = {}
+    kept: list[list[Any]] = []
     seen: dict[str, int] = {}
     watched = wanted.metrics
     # Inlined `wants`: this loop runs for every accepted sample, nearly all of them unwatched.
@@ -77,35 +79,37 @@ def encode_feed_frames(batch: IngestBatch, wanted: SampleFilter) -> list[bytes]:
             seen[host] = time_ms
         matcher_sets = watched.get(key[0])
         if matcher_sets is not None and _any_matches(matcher_sets, host, labels):
-            kept.setdefault(host, []).append([key[0], dict(labels), time_ms, value])
+            kept.append([host, key[0], dict(labels), time_ms, value])
     for snapshot in batch.process_snapshots:
         seen[snapshot.host] = max(seen.get(snapshot.host, -1), snapshot.time_ms)
-    return [
-        orjson.dumps({"host": host, "seen_ms": seen_ms, "samples": kept.get(host, [])})
-        for host, seen_ms in seen.items()
-    ]
+    if not seen:
+        return []
+    return [orjson.dumps({"seen": seen, "samples": kept})]
 
 
 def observations_from_feed_frame(frame: bytes) -> list[Observation]:
-    """The frame's samples, plus a presence observation at `seen_ms` (for the stale rule) when
-    that is newer than all of them. A malformed frame gives nothing, a malformed sample (or a
-    NaN, which JSON carries as null) is skipped."""
+    """The frame's samples, plus for each host a presence observation at its `seen` time (for
+    the stale rule) when that is newer than all of the host's samples. A malformed frame gives
+    nothing; a malformed sample (or a NaN, which JSON carries as null) or host is skipped."""
     try:
         data = orjson.loads(frame)
-        host, seen_ms, samples = data["host"], int(data["seen_ms"]), list(data["samples"])
+        seen, samples = dict(data["seen"]), list(data["samples"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return []
-    if not isinstance(host, str):
-        return []
     found = []
+    newest: dict[str, int] = {}
     for sample in samples:
         try:
-            name, labels, time_ms, value = sample
-            found.append(Observation(host, name, dict(labels), int(time_ms), float(value)))
+            host, name, labels, time_ms, value = sample
+            observation = Observation(host, name, dict(labels), int(time_ms), float(value))
         except (TypeError, ValueError):
             continue
-    if all(o.time_ms < seen_ms for o in found):
-        found.append(Observation(host, "", {}, seen_ms, 0.0))
+        if type(host) is str:
+            found.append(observation)
+            newest[host] = max(newest.get(host, -1), observation.time_ms)
+    for host, seen_ms in seen.items():
+        if type(seen_ms) is int and seen_ms > newest.get(host, -1):
+            found.append(Observation(host, "", {}, seen_ms, 0.0))
     return found
 
 

@@ -53,13 +53,31 @@ def test_only_samples_a_rule_matches_on_labels_and_host_are_published() -> None:
     accepted = batch(*(cpu(1000, 0.1, mode) for mode in ("user", "idle", "system")))
     frame = orjson.loads(encode_feed_frames(accepted, watching("cpu", cpu_mode="idle"))[0])
     assert frame == {
-        "host": "web-1",
-        "seen_ms": 1000,
-        "samples": [["cpu", {"cpu_mode": "idle"}, 1000, 0.1]],
+        "seen": {"web-1": 1000},
+        "samples": [["web-1", "cpu", {"cpu_mode": "idle"}, 1000, 0.1]],
     }
     elsewhere = orjson.loads(encode_feed_frames(accepted, watching("cpu", host="db-1"))[0])
     assert elsewhere["samples"] == []
     assert len(observe(accepted, watching("cpu", host="web-1"))) == 3
+
+
+def test_one_frame_carries_every_host_of_the_batch() -> None:
+    accepted = batch(
+        cpu(1000, 0.5, host="web-1"),
+        Sample("db-1", "disk", {}, 3000, 1.0),
+        cpu(2000, 0.7, host="db-1"),
+    )
+    frames = encode_feed_frames(accepted, watching("cpu"))
+    assert len(frames) == 1  # one pub/sub message per batch, however many hosts
+    assert sorted(observe(accepted, watching("cpu"))) == [
+        ("db-1", "", 3000, 0.0),  # its disk sample is newer than its cpu sample
+        ("db-1", "cpu", 2000, 0.7),
+        ("web-1", "cpu", 1000, 0.5),  # web-1's newest sample is watched: no presence needed
+    ]
+
+
+def test_an_empty_batch_publishes_nothing() -> None:
+    assert encode_feed_frames(batch(), watching("cpu")) == []
 
 
 def test_disabled_and_absent_rules_watch_no_samples() -> None:
@@ -75,12 +93,17 @@ def test_disabled_and_absent_rules_watch_no_samples() -> None:
 def test_garbage_frames_give_nothing_and_bad_samples_are_skipped() -> None:
     assert observations_from_feed_frame(b"not json") == []
     assert observations_from_feed_frame(b'{"type": "samples"}') == []
-    assert observations_from_feed_frame(b'{"host": 1, "seen_ms": 1, "samples": []}') == []
+    assert observations_from_feed_frame(b'{"seen": 1, "samples": []}') == []
+    assert observations_from_feed_frame(b'{"seen": {"web-1": "soon"}, "samples": []}') == []
     nan_and_good = orjson.dumps(
         {
-            "host": "web-1",
-            "seen_ms": 1000,
-            "samples": [["cpu", {}, 1000, None], ["cpu", {}, 1000, 0.5], ["short"]],
+            "seen": {"web-1": 1000},
+            "samples": [
+                ["web-1", "cpu", {}, 1000, None],
+                ["web-1", "cpu", {}, 1000, 0.5],
+                [7, "cpu", {}, 1000, 0.9],  # a host that is not a string
+                ["short"],
+            ],
         }
     )
     assert [o.value for o in observations_from_feed_frame(nan_and_good)] == [0.5]

@@ -143,9 +143,10 @@ async def test_live_and_alert_feed_frames_go_out_together_and_each_source_learns
         message = await pubsub.get_message(timeout=0.05)
         if message is not None:
             frames.append(message["data"])
-        if len(frames) == 2:
+        if frames:
             break
     await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert len(frames) == 1  # both hosts in one alert feed message
     observed = sorted(
         (o.host, o.metric, o.value) for f in frames for o in observations_from_feed_frame(f)
     )
