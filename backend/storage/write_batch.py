@@ -6,10 +6,9 @@ collector tracks per sample (with 100,000s queued, per-sample tuples made GC the
 
 from __future__ import annotations
 
-import io
 import struct
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,6 +101,13 @@ def build_records(items: list[PendingItem], known: Callable[[SeriesKey], int | N
     return CopyRows(series_ids, times_ms, values, unresolved, set(times_ms))
 
 
+async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
+    """COPY data as an async iterable: asyncpg reads a file-like source through the default
+    thread pool (two thread hand-offs per COPY, each waking the event loop from another thread),
+    an async iterable on the loop itself."""
+    yield data
+
+
 async def commit_batch(
     conn: Connection,
     rows: CopyRows,
@@ -125,7 +131,7 @@ async def commit_batch(
         if rows.series_ids:
             await conn.copy_to_table(
                 "samples",
-                source=io.BytesIO(rows.copy_data()),
+                source=_one_chunk(rows.copy_data()),
                 columns=("series_id", "time", "value"),
                 format="binary",
             )
