@@ -418,12 +418,14 @@ async def history_latency(
 _OTHERS = {"PostgreSQL": ("postgres",), "Redis": ("redis-server",)}
 
 
-def load(port: int, pid: int, rate: float, seconds: float) -> tuple[dict[str, Any], float]:
+def load(
+    port: int, pid: int, rate: float, seconds: float, hosts: int
+) -> tuple[dict[str, Any], float]:
     """One open-loop run in a load-generator process; its results and backend CPU per report."""
     cpu_before = cpu_seconds(pid)
     others_before = [cpu_of_programs(*names) for names in _OTHERS.values()]
     busy_before = machine_busy_seconds()
-    gen = child("--loadgen", str(port), str(rate), str(seconds))
+    gen = child("--loadgen", str(port), str(rate), str(seconds), str(hosts))
     out, _ = gen.communicate()
     run: dict[str, Any] = orjson.loads(out.splitlines()[-1])
     per_report_ms = 1000 / run["sent"]
@@ -459,7 +461,7 @@ async def phase_ingest(
         # Not measured: the agents' series are created, caches and connections warmed, as on a
         # backend that has been receiving reports for a while.
         say(f"warm-up: {args.rate / 2:.0f} reports/s for {args.warmup:.0f}s (not measured)")
-        warm, _ = load(port, pid, args.rate / 2, args.warmup)
+        warm, _ = load(port, pid, args.rate / 2, args.warmup, args.hosts)
         ok += warm["statuses"].get("200", 0)
         await writer_drained(base)
     rates: list[float] = []
@@ -468,9 +470,9 @@ async def phase_ingest(
     for attempt in range(1, args.repeat + 1):
         say(
             f"ingest run {attempt}/{args.repeat}: offering {args.rate:.0f} reports/s for "
-            f"{args.seconds:.0f}s, {per_report} samples each"
+            f"{args.seconds:.0f}s from {args.hosts} hosts, {per_report} samples each"
         )
-        run, cpu_ms = load(port, pid, args.rate, args.seconds)
+        run, cpu_ms = load(port, pid, args.rate, args.seconds, args.hosts)
         ok += run["statuses"].get("200", 0)
         rates.append(run["sent"] / run["elapsed"])
         p99s.append(run["p99"] * 1000)
@@ -487,14 +489,14 @@ async def phase_ingest(
     # Ingest's own ceiling, for the ratio to raw COPY: offered more than it can take, the
     # load generator's 64 connections keep the worker busy; only 200s count.
     say(f"ingest capacity: offering {3 * args.rate:.0f} reports/s for 5s (more than it takes)")
-    flood, _ = load(port, pid, 3 * args.rate, 5)
+    flood, _ = load(port, pid, 3 * args.rate, 5, args.hosts)
     ok += flood["statuses"].get("200", 0)
     capacity = flood["statuses"].get("200", 0) / flood["elapsed"]
     say(f"  capacity {capacity:.0f} reports/s = {capacity * per_report:,.0f} samples/s")
     await writer_drained(base)
     steady_rate = max(10.0, round(rate * 0.6))
     say(f"ingest: offering {steady_rate:.0f} reports/s (60% of the above) for 5s")
-    steady, steady_cpu_ms = load(port, pid, steady_rate, 5)
+    steady, steady_cpu_ms = load(port, pid, steady_rate, 5, args.hosts)
     ok += steady["statuses"].get("200", 0)
     await writer_drained(base)
     conn = await asyncpg.connect(dsn)
@@ -642,9 +644,10 @@ async def drop_redis_prefix(prefix: str) -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
         port_, rate_, seconds_ = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+        hosts_ = int(sys.argv[5])
         # uvloop, as the backend: the generator stands in for agents on other machines, so the
         # less of this machine's CPU it takes from the worker, the closer to that it measures.
-        print(orjson.dumps(uvloop.run(loadgen(port_, rate_, seconds_))).decode())
+        print(orjson.dumps(uvloop.run(loadgen(port_, rate_, seconds_, hosts=hosts_))).decode())
     elif len(sys.argv) > 1 and sys.argv[1] == "--ws":
         print(
             orjson.dumps(
@@ -662,6 +665,12 @@ if __name__ == "__main__":
         )
         parser.add_argument(
             "--warmup", type=float, default=5.0, help="seconds of unmeasured load first"
+        )
+        parser.add_argument(
+            "--hosts",
+            type=int,
+            default=50,
+            help="distinct agents the reports come from (2000 is 1,000/s at the agent's 2 s)",
         )
         parser.add_argument("--ws-clients", type=int, default=200)
         parser.add_argument(
