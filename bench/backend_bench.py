@@ -1,7 +1,7 @@
 """HostPulse backend benchmark: one command, one uvicorn worker, a throw-away database.
 
     .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--repeat 3]
-        [--ws-clients 200] [--phases ingest,ws,history]
+        [--hosts 50] [--ws-clients 200] [--phases ingest,ws,history]
 
 Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
 top-5 processes) with p50/p99 latency, the backend worker's CPU time per report (the figure
