@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from backend.live.messages import ALL_HOSTS, Subscription, frame_host
+from backend.live.messages import ALL_HOSTS, Subscription, frame_host, split_frames
 from backend.self_metrics import BackendMetrics
 
 
@@ -96,10 +96,15 @@ class LiveHub:
             if not client.offer(text) and self._metrics is not None:
                 self._metrics.frames_dropped()
 
-    def dispatch(self, frame: bytes) -> None:
-        """Hand a published frame to every client subscribed to its host; never blocks."""
+    def dispatch(self, message: bytes) -> None:
+        """Hand each frame of a published message (one batch's frames, `join_frames`) to every
+        client subscribed to its host; never blocks."""
         if not self._clients:
             return  # nobody here to parse it for
+        for frame in split_frames(message):
+            self._dispatch_frame(frame)
+
+    def _dispatch_frame(self, frame: bytes) -> None:
         host = frame_host(frame)
         if host is None:
             return

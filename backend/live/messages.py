@@ -71,10 +71,29 @@ def host_frames(
     return frames
 
 
+# What joins the frames of one batch in a single live-channel message. orjson never writes a raw
+# newline (it escapes them inside strings), so it cannot occur inside a frame.
+FRAME_SEPARATOR = b"\n"
+_SAMPLES_KEY = b',"samples"'
+
+
+def join_frames(frames: Sequence[bytes]) -> bytes:
+    """One live-channel message for all of a batch's frames (see `split_frames`)."""
+    return FRAME_SEPARATOR.join(frames)
+
+
+def split_frames(message: bytes) -> list[bytes]:
+    return message.split(FRAME_SEPARATOR)
+
+
 def frame_host(frame: bytes) -> str | None:
-    """The host a published frame is about; None for anything that is not a samples frame."""
+    """The host a published frame is about; None for anything that is not a samples frame.
+
+    Reads only the frame's head (`type`, `host`, `accepted_ms` come before `samples`): a frame
+    carries a whole report and every dispatch would otherwise parse it for one string."""
+    head_end = frame.find(_SAMPLES_KEY)
     try:
-        data = orjson.loads(frame)
+        data = orjson.loads(frame[:head_end] + b"}" if head_end > 0 else frame)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(data, dict) or data.get("type") != "samples":

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
 
 from backend.live.hub import LiveHub
-from backend.live.messages import encode_frames, host_frames
+from backend.live.messages import encode_frames, host_frames, join_frames
 from backend.model import IngestBatch
 from backend.redis_channel import ChannelListener
 from backend.self_metrics import BackendMetrics
@@ -60,7 +60,8 @@ class FrameSource(Protocol):
 
 
 class LiveFrames:
-    """One `samples` frame per host for the WebSocket fan-out, unless nobody anywhere listens.
+    """One `samples` frame per host for the WebSocket fan-out, all of a batch's in one message,
+    unless nobody anywhere listens.
 
     Backend processes subscribe only while they have WebSocket clients, so PUBLISH answering 0
     means no dashboard is open: frames then pause for `idle_recheck` seconds (a new client
@@ -80,9 +81,12 @@ class LiveFrames:
         self._idle_until = 0.0
 
     def frames(self, batch: IngestBatch, accepted_ms: int) -> list[bytes]:
+        """The batch's host frames in one message: each pub/sub message costs every subscribing
+        process more than what is in it (the hub splits them again)."""
         if time.monotonic() < self._idle_until and not self._local_listeners():
             return []
-        return encode_live_frames(batch, accepted_ms)
+        frames = encode_live_frames(batch, accepted_ms)
+        return [join_frames(frames)] if frames else []
 
     def delivered(self, receivers: int) -> None:
         self._idle_until = time.monotonic() + self._idle_recheck if receivers == 0 else 0.0

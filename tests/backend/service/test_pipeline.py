@@ -102,7 +102,7 @@ def test_columnar_live_frames_are_byte_identical_to_the_protocol_encoder() -> No
 async def test_every_hosts_frame_reaches_a_real_subscriber_in_one_publish(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    from backend.live.messages import encode_frames
+    from backend.live.messages import encode_frames, split_frames
     from backend.live.redis_bridge import BatchPublisher, LiveFrames
 
     channel = f"{redis_prefix}live"
@@ -110,14 +110,15 @@ async def test_every_hosts_frame_reaches_a_real_subscriber_in_one_publish(
     await pubsub.subscribe(channel)
     batch = _two_host_batch()
     await BatchPublisher(redis_client, [LiveFrames(channel)]).publish(batch)
-    received = []
+    messages = []
     for _ in range(200):
         message = await pubsub.get_message(timeout=0.05)
         if message is not None:
-            received.append(orjson.loads(message["data"]))
-        if len(received) == 2:
+            messages.append(message["data"])
             break
     await pubsub.aclose()  # type: ignore[no-untyped-call]
+    assert len(messages) == 1  # both hosts' frames in one message
+    received = [orjson.loads(frame) for frame in split_frames(messages[0])]
     expected = [orjson.loads(f) for f in encode_frames(batch, 0)]
     assert [(f["host"], f["samples"], f["processes"]) for f in received] == [
         (f["host"], f["samples"], f["processes"]) for f in expected
@@ -158,6 +159,7 @@ async def test_live_and_alert_feed_frames_go_out_together_and_each_source_learns
 async def test_window_and_live_channels_are_written_in_one_round_trip(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
+    from backend.live.messages import split_frames
     from backend.live.redis_bridge import BatchPublisher, LiveFrames
     from backend.pipeline import RecentAndLive
     from backend.storage.redis_window import RecentWindow
@@ -176,12 +178,12 @@ async def test_window_and_live_channels_are_written_in_one_round_trip(
     frames = []
     for _ in range(200):
         message = await pubsub.get_message(timeout=0.05)
-        if message is not None and orjson.loads(message["data"])["host"] != "warm":
-            frames.append(orjson.loads(message["data"]))
-        if len(frames) == 2:
+        if message is not None:
+            frames += [orjson.loads(frame) for frame in split_frames(message["data"])]
+        if any(f["host"] != "warm" for f in frames):
             break
     await pubsub.aclose()  # type: ignore[no-untyped-call]
-    assert sorted(f["host"] for f in frames) == ["db-1", "web-1"]
+    assert sorted(f["host"] for f in frames if f["host"] != "warm") == ["db-1", "web-1"]
     recent = await window.recent("web-1")
     assert [s.value for s in recent.samples] == [0.5, 0.25]
     assert [p.processes[0]["name"] for p in recent.process_snapshots] == ["nginx"]

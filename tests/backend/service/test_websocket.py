@@ -17,6 +17,8 @@ from backend.live.messages import (
     Ping,
     Subscribe,
     encode_frames,
+    frame_host,
+    join_frames,
     parse_client_message,
 )
 from backend.live.redis_bridge import BatchPublisher, LiveFrames
@@ -89,6 +91,26 @@ async def test_a_full_queue_skips_the_oldest_frames_and_a_stuck_client_is_closed
     assert stuck.dropped == 5
     with pytest.raises(ClientTooSlow):
         await stuck.next_frame()
+
+
+async def test_one_message_of_a_batchs_frames_reaches_each_client_per_its_hosts() -> None:
+    hub = LiveHub()
+    everything, only_b = hub.connect(), hub.connect()
+    everything.subscription, only_b.subscription = ALL_HOSTS, frozenset({"b"})
+    batch = IngestBatch("json", [Sample("a", "up", {}, 1, 1.0), Sample("b", "up", {}, 1, 2.0)])
+    hub.dispatch(join_frames(encode_frames(batch, accepted_ms=7)))
+    assert [orjson.loads(await everything.next_frame())["host"] for _ in range(2)] == ["a", "b"]
+    assert orjson.loads(await only_b.next_frame())["samples"][0]["value"] == 2.0
+    assert hub.frames_dispatched == 2
+
+
+def test_the_host_is_read_from_the_frames_head_only() -> None:
+    tricky = Sample('web-1",\n"samples', 'm",\n"samples":[', {"k": ',"samples"'}, 1, 0.5)
+    (frame,) = encode_frames(IngestBatch("json", [tricky]), accepted_ms=1)
+    assert frame_host(frame) == 'web-1",\n"samples'
+    assert frame_host(b"not json") is None
+    assert frame_host(b'{"type":"alert","host":"a","samples":[]}') is None
+    assert frame_host(b'{"type":"samples","host":7,"samples":[]}') is None
 
 
 def _batch(i: int) -> IngestBatch:
