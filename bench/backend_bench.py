@@ -1,7 +1,7 @@
 """HostPulse backend benchmark: one command, one uvicorn worker, a throw-away database.
 
     .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--repeat 3]
-        [--hosts 50] [--ws-clients 200] [--phases ingest,ws,history]
+        [--hosts 50] [--watchers 0] [--ws-clients 200] [--phases ingest,ws,history]
 
 Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
 top-5 processes) with p50/p99 latency, the backend worker's CPU time per report (the figure
@@ -284,7 +284,10 @@ async def ws_clients(url: str, clients: int, seconds: float, session: str) -> di
                 delays.append(received_ms - frame["accepted_ms"])
 
     readers = [asyncio.create_task(read(ws)) for ws in conns]
-    await asyncio.sleep(seconds)
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+    else:  # until the orchestrator closes our stdin
+        await asyncio.to_thread(sys.stdin.read)
     for task in readers:
         task.cancel()
     for outcome in await asyncio.gather(*readers, return_exceptions=True):
@@ -450,8 +453,26 @@ def load(
     return run, cpu_ms
 
 
+def start_watchers(port: int, clients: int, session: str) -> subprocess.Popen[bytes]:
+    """`clients` dashboards subscribed to every host, until their stdin is closed."""
+    url = f"ws://127.0.0.1:{port}/ws"
+    argv = [sys.executable, __file__, "--ws", url, str(clients), "0", session]
+    watchers = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert watchers.stdout is not None
+    watchers.stdout.readline()  # "ready": all subscribed
+    return watchers
+
+
+def stop_watchers(watchers: subprocess.Popen[bytes]) -> dict[str, float]:
+    out, _ = watchers.communicate(b"")
+    delays: list[float] = orjson.loads(out.splitlines()[-1])["delays_ms"]
+    p50, p99 = pct(delays, 0.5), pct(delays, 0.99)
+    say(f"  dashboards watching every host: {len(delays)} frames, p50 {p50:.1f}, p99 {p99:.1f} ms")
+    return {"watched_frames": len(delays), "watched_p99_ms": p99}
+
+
 async def phase_ingest(
-    base: str, port: int, pid: int, dsn: str, args: argparse.Namespace
+    base: str, port: int, pid: int, dsn: str, args: argparse.Namespace, session: str
 ) -> dict[str, float]:
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
         warmup = await c.post("/ingest/metrics", content=report_body("warm", "warm", 1, now_ms()))
@@ -467,6 +488,11 @@ async def phase_ingest(
     rates: list[float] = []
     p99s: list[float] = []
     cpus: list[float] = []
+    watched: dict[str, float] = {}
+    if args.watchers:
+        # Live frames are only made while someone listens: this prices an open dashboard.
+        say(f"{args.watchers} WebSocket clients watch every host during the ingest runs")
+        watchers = start_watchers(port, args.watchers, session)
     for attempt in range(1, args.repeat + 1):
         say(
             f"ingest run {attempt}/{args.repeat}: offering {args.rate:.0f} reports/s for "
@@ -478,6 +504,8 @@ async def phase_ingest(
         p99s.append(run["p99"] * 1000)
         cpus.append(cpu_ms)
         await writer_drained(base)
+    if args.watchers:
+        watched = stop_watchers(watchers)
     # The machine is shared and noisy: each figure is the median of the runs.
     rate, cpu_ms = statistics.median(rates), statistics.median(cpus)
     if args.repeat > 1:
@@ -508,6 +536,7 @@ async def phase_ingest(
     ingest_rate = capacity * per_report
     say(f"  raw COPY {copy_rate:,.0f} rows/s vs ingest capacity {ingest_rate:,.0f} samples/s")
     return {
+        **watched,
         "reports_per_s": rate,
         "capacity_reports_per_s": capacity,
         "ingest_p99_ms": statistics.median(p99s),
@@ -598,9 +627,9 @@ async def main(args: argparse.Namespace) -> None:
     results: dict[str, float] = {}
     try:
         await wait_ready(base)
-        if "ingest" in args.phases:
-            results.update(await phase_ingest(base, port, server.pid, dsn, args))
         session = await viewer_session(dsn)
+        if "ingest" in args.phases:
+            results.update(await phase_ingest(base, port, server.pid, dsn, args, session))
         if "ws" in args.phases:
             ws = await phase_websocket(base, port, server.pid, args.ws_clients, session)
             results.update(ws)
@@ -673,6 +702,12 @@ if __name__ == "__main__":
             help="distinct agents the reports come from (2000 is 1,000/s at the agent's 2 s)",
         )
         parser.add_argument("--ws-clients", type=int, default=200)
+        parser.add_argument(
+            "--watchers",
+            type=int,
+            default=0,
+            help="WebSocket clients watching every host during the ingest runs (an open dashboard)",
+        )
         parser.add_argument(
             "--phases",
             type=lambda text: set(text.split(",")),
