@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from operator import itemgetter
 
 from backend.alerts.rules import AlertRule, RuleKind
 
@@ -27,6 +28,7 @@ class AlertState(StrEnum):
 
 LabelSet = tuple[tuple[str, str], ...]
 AlertKey = tuple[str, LabelSet]  # (rule name, the alert's labels)
+_BY_KEY = itemgetter(0)  # orders (key, ...) tuples by their alert key
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,23 +191,31 @@ def _gap(alert: Alert, now_ms: int, max_gap_ms: int) -> bool:
 
 def _tick(rules: Sequence[AlertRule], result: Evaluation, now_ms: int, max_gap_ms: int) -> None:
     by_name = {r.name: r for r in rules}
-    for key, alert in sorted(result.alerts.items()):
+    # Most alerts need nothing on a tick: pick the few that do, then visit those in key order
+    # (sorting every alert of a 2,000-host fleet each second cost more than the tick's work).
+    due: list[tuple[AlertKey, Alert, AlertRule, int]] = []  # and how long it has been silent
+    for key, alert in result.alerts.items():
         rule = by_name.get(alert.rule)
         if rule is None or alert.last_seen_ms is None:
             continue
+        silent_ms = now_ms - alert.last_seen_ms
         if rule.kind is RuleKind.ABSENT:
-            silent_s = (now_ms - alert.last_seen_ms) / 1000
-            if alert.state is not AlertState.FIRING and silent_s >= rule.for_seconds:
-                firing = replace(
-                    alert, state=AlertState.FIRING, fired_at_ms=now_ms, last_value=silent_s
-                )
-                why = f"no data for {silent_s:g}s"
-                _move(result, alert, firing, AlertState.FIRING, now_ms, why)
-            elif alert.state is AlertState.FIRING:
-                result.alerts[key] = replace(alert, last_value=silent_s)
-        elif alert.state is AlertState.PENDING and _gap(alert, now_ms, max_gap_ms):
+            if alert.state is AlertState.FIRING or silent_ms / 1000 >= rule.for_seconds:
+                due.append((key, alert, rule, silent_ms))
+        elif alert.state is AlertState.PENDING and silent_ms > max_gap_ms:
+            due.append((key, alert, rule, silent_ms))
+    for key, alert, rule, silent_ms in sorted(due, key=_BY_KEY):
+        if rule.kind is not RuleKind.ABSENT:
             reset = replace(alert, state=AlertState.INACTIVE, active_since_ms=None)
             _move(result, alert, reset, AlertState.INACTIVE, now_ms, "data gap")
+        elif alert.state is AlertState.FIRING:
+            result.alerts[key] = replace(alert, last_value=silent_ms / 1000)
+        else:
+            silent_s = silent_ms / 1000
+            firing = replace(
+                alert, state=AlertState.FIRING, fired_at_ms=now_ms, last_value=silent_s
+            )
+            _move(result, alert, firing, AlertState.FIRING, now_ms, f"no data for {silent_s:g}s")
 
 
 def retire(rules: Sequence[AlertRule], alerts: Mapping[AlertKey, Alert], now_ms: int) -> Evaluation:
@@ -213,10 +223,10 @@ def retire(rules: Sequence[AlertRule], alerts: Mapping[AlertKey, Alert], now_ms:
     inactive (with a transition each), and a deleted rule's alerts are forgotten."""
     by_name = {r.name: r for r in rules}
     result = Evaluation(alerts=dict(alerts))
-    for key, alert in sorted(alerts.items()):
+    enabled = {r.name for r in rules if r.enabled}
+    ending = [(key, alert) for key, alert in alerts.items() if alert.rule not in enabled]
+    for key, alert in sorted(ending, key=_BY_KEY):
         rule = by_name.get(alert.rule)
-        if rule is not None and rule.enabled:
-            continue
         why = "rule deleted" if rule is None else "rule disabled"
         if alert.state is not AlertState.INACTIVE:
             ended = replace(

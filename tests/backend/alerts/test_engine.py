@@ -170,6 +170,30 @@ def test_only_a_tick_checks_staleness_and_gaps() -> None:
     ]
 
 
+def test_a_tick_over_a_large_fleet_moves_only_the_silent_hosts_in_label_order() -> None:
+    stale = AlertRule(name="AgentStale", metric="*", kind=RuleKind.ABSENT, for_seconds=30)
+    clock = Clock([stale, HIGH_CPU])
+    for host in range(300):
+        clock.feed([0.95], host=f"web-{host:03}", step_ms=0)  # all seen; HighCpu pending
+    later = clock.now_ms + 40_000
+    heard_from = [
+        Observation(f"web-{h:03}", CPU, {"cpu_mode": "busy"}, later, 0.1) for h in range(3, 300)
+    ]
+    ticked = evaluate(clock.rules, clock.alerts, heard_from, later, max_gap_ms=GAP_MS)
+    # Three hosts went silent: their stale alerts fire, in label order, and their pending
+    # HighCpu alerts end with the gap; the other 297 clear on their own samples.
+    moved = [(t.rule, dict(t.labels)["host"], t.to_state) for t in ticked.transitions]
+    assert moved[-6:] == [
+        ("AgentStale", "web-000", AlertState.FIRING),
+        ("AgentStale", "web-001", AlertState.FIRING),
+        ("AgentStale", "web-002", AlertState.FIRING),
+        ("HighCpu", "web-000", AlertState.INACTIVE),
+        ("HighCpu", "web-001", AlertState.INACTIVE),
+        ("HighCpu", "web-002", AlertState.INACTIVE),
+    ]
+    assert len(moved) == 297 + 6
+
+
 def test_hosts_and_matchers_are_separate_series() -> None:
     rule = AlertRule(name="HighCpu", metric=CPU, matchers={"host": "db-1"}, for_seconds=0)
     clock = Clock([rule])
