@@ -1,7 +1,9 @@
 """The recent window in Redis: per host, a sorted set of compact JSON frames scored by time.
 
 One ZRANGE returns a host's whole window; every add trims frames older than the window and
-refreshes key TTLs, so a host that goes away simply expires.
+refreshes key TTLs, so a host that goes away simply expires. Frames are stored LZ4-compressed:
+a 16-core host's report is 6.4 KB of JSON (metric names and labels repeat in every one) and
+1.1 KB compressed, and a host keeps 150 of them in a 5-minute window.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import cramjam
 import orjson
 import redis.asyncio as aioredis
 
@@ -53,17 +56,23 @@ def _wall_clock_ms() -> int:
     return int(time.time() * 1000)
 
 
-def encode_frame(samples: list[Sample], snapshots: list[ProcessSnapshot]) -> bytes:
-    """One host's part of a batch as compact JSON: {"s": [[name, labels, t, v]...], "p": [...]}."""
-    rows = [[s.name, _plain(s.labels), s.time_ms, s.value] for s in samples]
-    return _frame(rows, snapshots)
+# A stored frame: this tag, then the JSON as an LZ4 block (its size prepended). A frame that
+# starts with "{" is plain JSON, as written before frames were compressed.
+_LZ4_FRAME = b"\x04"
 
 
 def _frame(rows: list[list[Any]], snapshots: list[ProcessSnapshot]) -> bytes:
+    """{"s": [[name, labels, t, v]...], "p": [[t, processes]...]}, compressed."""
     frame: dict[str, Any] = {"s": rows}
     if snapshots:
         frame["p"] = [[p.time_ms, list(p.processes)] for p in snapshots]
-    return orjson.dumps(frame)
+    return _LZ4_FRAME + bytes(cramjam.lz4.compress_block(orjson.dumps(frame)))
+
+
+def _frame_json(stored: bytes | str) -> Any:
+    if isinstance(stored, bytes) and stored[:1] == _LZ4_FRAME:
+        return orjson.loads(bytes(cramjam.lz4.decompress_block(stored[1:])))
+    return orjson.loads(stored)
 
 
 def host_frames(batch: IngestBatch) -> dict[str, tuple[bytes, int]]:
@@ -76,7 +85,7 @@ def host_frames(batch: IngestBatch) -> dict[str, tuple[bytes, int]]:
         columns.keys, columns.labels, columns.times, columns.values, strict=True
     ):
         host = key[1]
-        plain = labels if type(labels) is dict else dict(labels)  # inlined _plain: per sample
+        plain = labels if type(labels) is dict else dict(labels)  # JSON needs a dict
         rows[host].append([key[0], plain, time_ms, value])
         if time_ms > newest.get(host, -1):
             newest[host] = time_ms
@@ -93,8 +102,8 @@ def decode_frames(host: str, frames: list[bytes | str], since_ms: int) -> Recent
     """Samples and snapshots of `frames` at or after `since_ms`, each list in time order."""
     samples: list[Sample] = []
     snapshots: list[ProcessSnapshot] = []
-    for raw in frames:
-        frame = orjson.loads(raw)
+    for stored in frames:
+        frame = _frame_json(stored)
         for name, labels, time_ms, value in frame.get("s", ()):
             if time_ms >= since_ms:
                 # orjson writes NaN and infinities as null; they only come from scrapes' edge cases.
@@ -171,10 +180,6 @@ class RecentWindow:
         pairs = cast(list[tuple[bytes | str, float]], rows)
         hosts = [(_text(member), int(score)) for member, score in pairs]
         return sorted(hosts)
-
-
-def _plain(labels: Mapping[str, str]) -> dict[str, str]:
-    return labels if type(labels) is dict else dict(labels)
 
 
 def _text(value: bytes | str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 import redis.asyncio as aioredis
 
 from backend.model import IngestBatch, ProcessSnapshot
@@ -127,3 +128,29 @@ async def test_a_columnar_batch_of_several_hosts_lands_in_each_hosts_window(
     assert [host for host, _ in await window.hosts()] == ["h-0", "h-1", "h-2"]
     key_ttl = await redis_client.pttl(window.host_key("h-2"))
     assert 0 < key_ttl <= (WINDOW_S + 60) * 1000
+
+
+async def test_a_hosts_report_is_stored_compressed_and_frames_from_before_still_read(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    now = now_ms()
+    window = RecentWindow(
+        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
+    )
+    # A 16-core host's report: per-core CPU, then the top processes' metrics.
+    report = [sample(0.25, now, labels={"cpu_logical_number": str(core)}) for core in range(16)] + [
+        sample(1e8, now, name="process_memory_usage_bytes", labels={"process_pid": str(pid)})
+        for pid in range(1000, 1005)
+    ]
+    await window.add(batch_of(*report))
+    (stored,) = await redis_client.zrange(window.host_key("web-1"), 0, -1)
+    assert len(stored) < 400  # as plain JSON this frame is 1,677 bytes; a host keeps 150 frames
+    # A frame written as plain JSON (before frames were compressed) is read as before.
+    plain = orjson.dumps({"s": [["up", {}, now - 1_000, 1.0]]})
+    await redis_client.zadd(window.host_key("web-1"), {plain: now - 1_000})
+
+    data = await window.recent("web-1")
+
+    assert [(s.name, s.time_ms) for s in data.samples][:1] == [("up", now - 1_000)]
+    assert [s.value for s in data.samples[1:]] == [s.value for s in report]
+    assert [s.labels for s in data.samples[1:]] == [s.labels for s in report]
