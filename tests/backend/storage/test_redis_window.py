@@ -21,13 +21,20 @@ class Clock:
         return self.now
 
 
+def window_of(
+    redis_client: aioredis.Redis, prefix: str, clock: Clock | None = None
+) -> RecentWindow:
+    """A 5-minute window under the test's own key prefix, on `clock` (default: the real time)."""
+    if clock is None:
+        return RecentWindow(redis_client, prefix=prefix, window_seconds=WINDOW_S)
+    return RecentWindow(redis_client, prefix=prefix, window_seconds=WINDOW_S, clock_ms=clock)
+
+
 async def test_recent_returns_the_last_five_minutes_in_time_order(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     now = now_ms()
-    window = RecentWindow(
-        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
-    )
+    window = window_of(redis_client, redis_prefix, Clock(now))
     # Six minutes of data every 10 s, added newest first, plus another host.
     times = [now - 360_000 + i * 10_000 for i in range(36)]
     for t in reversed(times):
@@ -46,9 +53,7 @@ async def test_old_frames_are_trimmed_and_keys_expire(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     clock = Clock(now_ms())
-    window = RecentWindow(
-        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=clock
-    )
+    window = window_of(redis_client, redis_prefix, clock)
     await window.add(batch_of(sample(1, clock.now)))
     clock.now += 6 * 60_000
     await window.add(batch_of(sample(2, clock.now)))
@@ -63,7 +68,7 @@ async def test_old_frames_are_trimmed_and_keys_expire(
 async def test_process_snapshots_and_unicode_round_trip(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    window = RecentWindow(redis_client, prefix=redis_prefix, window_seconds=WINDOW_S)
+    window = window_of(redis_client, redis_prefix)
     t = now_ms()
     host = "hôte-日本 'x'"
     processes = [{"pid": 7, "name": 'naïve "proc" 🚀', "cpu": 0.25}]
@@ -90,9 +95,7 @@ async def test_hosts_lists_every_host_with_its_last_seen_time(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     clock = Clock(1_800_000_000_000)
-    window = RecentWindow(
-        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=clock
-    )
+    window = window_of(redis_client, redis_prefix, clock)
     await window.add(batch_of(sample(1, clock.now, host="b"), sample(1, clock.now, host="a")))
     clock.now += 5_000
     await window.add(batch_of(sample(1, clock.now, host="b")))
@@ -103,7 +106,7 @@ async def test_hosts_lists_every_host_with_its_last_seen_time(
 async def test_an_unknown_host_has_an_empty_window(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
-    window = RecentWindow(redis_client, prefix=redis_prefix, window_seconds=WINDOW_S)
+    window = window_of(redis_client, redis_prefix)
     data = await window.recent("never-seen")
     assert (data.samples, data.process_snapshots) == ([], [])
     assert await window.hosts() == []
@@ -113,9 +116,7 @@ async def test_a_columnar_batch_of_several_hosts_lands_in_each_hosts_window(
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     now = now_ms()
-    window = RecentWindow(
-        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
-    )
+    window = window_of(redis_client, redis_prefix, Clock(now))
     samples = [sample(float(i), now, host=f"h-{i % 3}", labels={"i": str(i)}) for i in range(9)]
     snapshot = ProcessSnapshot("h-1", now, ({"rank": 1, "name": "nginx"},))
     await window.add(IngestBatch("json", as_columns(samples), (snapshot,)))
@@ -134,9 +135,7 @@ async def test_a_hosts_report_is_stored_compressed_and_frames_from_before_still_
     redis_client: aioredis.Redis, redis_prefix: str
 ) -> None:
     now = now_ms()
-    window = RecentWindow(
-        redis_client, prefix=redis_prefix, window_seconds=WINDOW_S, clock_ms=Clock(now)
-    )
+    window = window_of(redis_client, redis_prefix, Clock(now))
     # A 16-core host's report: per-core CPU, then the top processes' metrics.
     report = [sample(0.25, now, labels={"cpu_logical_number": str(core)}) for core in range(16)] + [
         sample(1e8, now, name="process_memory_usage_bytes", labels={"process_pid": str(pid)})
