@@ -44,11 +44,16 @@ def free_port() -> int:
         return port
 
 
+def _stat(pid: int | str) -> tuple[str, float]:
+    """A process's command name and user + system CPU seconds so far (from /proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        name, _, rest = stat.read().partition("(")[2].rpartition(")")
+    fields = rest.split()
+    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (from /proc/PID/stat)."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return _stat(pid)[1]
 
 
 def cpu_of_programs(*names: str) -> float:
@@ -58,14 +63,11 @@ def cpu_of_programs(*names: str) -> float:
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                text = stat.read()
+            name, seconds = _stat(entry)
         except OSError:  # gone meanwhile
             continue
-        name, _, rest = text.partition("(")[2].rpartition(")")
         if name in names:
-            fields = rest.split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            total += seconds
     return total
 
 
@@ -301,8 +303,9 @@ async def ws_clients(url: str, clients: int, seconds: float, session: str) -> di
 # --- the orchestrating process ------------------------------------------------------------------
 
 
-def child(*args: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE)
+def child(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    """This script in another process (a load generator or WebSocket clients)."""
+    return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin, stdout=subprocess.PIPE)
 
 
 async def wait_ready(base: str, within: float = 60) -> None:
@@ -456,8 +459,7 @@ def load(
 def start_watchers(port: int, clients: int, session: str) -> subprocess.Popen[bytes]:
     """`clients` dashboards subscribed to every host, until their stdin is closed."""
     url = f"ws://127.0.0.1:{port}/ws"
-    argv = [sys.executable, __file__, "--ws", url, str(clients), "0", session]
-    watchers = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    watchers = child("--ws", url, str(clients), "0", session, stdin=subprocess.PIPE)
     assert watchers.stdout is not None
     watchers.stdout.readline()  # "ready": all subscribed
     return watchers
