@@ -52,6 +52,7 @@ from backend.storage.migrations import migrate_database
 from backend.storage.postgres import create_pool
 from backend.storage.redis_window import RecentWindow
 from backend.storage.retention import start_retention
+from backend.storage.sealing import start_sealing
 from backend.storage.writer import SampleWriter
 from backend.users.bootstrap import ensure_initial_admin
 
@@ -182,6 +183,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         await _start_partition_maintenance(stack, pool, settings.partition_maintenance_interval)
         await ensure_initial_admin(pool, settings.auth)
         await start_retention(stack, app)
+        sealer = await start_sealing(stack, pool, settings.sealing)
+        if sealer is not None:
+            metrics.watch_sealing(sealer.stats)
         await start_alerting(stack, app)
         log.info("backend ready")
         yield

@@ -12,6 +12,8 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.openmetrics import exposition as openmetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.storage.sealing import SealingStats
+
 # Ingest requests take ~1 ms; history queries up to ~100 ms; anything beyond 5 s is an outage.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -25,6 +27,10 @@ class WriterStats(Protocol):
     def written_samples(self) -> int: ...
     @property
     def failed_attempts(self) -> int: ...
+    @property
+    def duplicate_samples(self) -> int: ...
+    @property
+    def conflicting_samples(self) -> int: ...
 
 
 class _WriterCollector:
@@ -55,6 +61,67 @@ class _WriterCollector:
             "Write attempts that failed and will be retried.",
             value=w.failed_attempts,
         )
+        dropped = CounterMetricFamily(
+            "hostpulse_storage_duplicate_samples",
+            "Samples not stored again because their (series, time) was stored already: "
+            "'identical' repeated the stored value, 'conflicting' carried another one (the larger "
+            "value is kept). stage: where it was noticed (the writer, or the sealing job).",
+            labels=["kind", "stage"],
+        )
+        dropped.add_metric(["identical", "writer"], w.duplicate_samples)
+        dropped.add_metric(["conflicting", "writer"], w.conflicting_samples)
+        yield dropped
+
+
+class _SealingCollector:
+    """The sealing job's figures, read at scrape time from its `SealingStats`."""
+
+    def __init__(self, stats: SealingStats) -> None:
+        self._stats = stats
+
+    def collect(self) -> Iterable[Metric]:
+        s = self._stats
+        yield CounterMetricFamily(
+            "hostpulse_storage_chunks_sealed",
+            "Compressed chunks written by this process's sealing job.",
+            value=s.chunks_written,
+        )
+        yield CounterMetricFamily(
+            "hostpulse_storage_sealed_samples",
+            "Samples this process's sealing job moved from rows into chunks.",
+            value=s.samples_sealed,
+        )
+        dropped = CounterMetricFamily(
+            "hostpulse_storage_sealing_duplicate_samples",
+            "Samples the sealing job dropped because their (series, time) was stored already.",
+            labels=["kind"],
+        )
+        dropped.add_metric(["identical"], s.duplicates)
+        dropped.add_metric(["conflicting"], s.conflicts)
+        yield dropped
+        yield CounterMetricFamily(
+            "hostpulse_storage_sealing_cpu_seconds",
+            "CPU seconds this process spent in sealing passes.",
+            value=s.cpu_seconds,
+        )
+        if s.lag_seconds is not None:
+            yield GaugeMetricFamily(
+                "hostpulse_storage_sealing_lag_seconds",
+                "Age of the oldest raw data still in row form below the frontier (between the "
+                "grace and grace + 2 h while sealing keeps up).",
+                value=s.lag_seconds,
+            )
+        per_sample = GaugeMetricFamily(
+            "hostpulse_storage_bytes_per_sample",
+            "Disk bytes per raw sample, indexes and TOAST included: 'head' of the last head "
+            "partition sealed, 'sealed' of every chunk partition.",
+            labels=["tier"],
+        )
+        if s.head_bytes_per_sample is not None:
+            per_sample.add_metric(["head"], s.head_bytes_per_sample)
+        if s.sealed_bytes is not None and s.sealed_samples:
+            per_sample.add_metric(["sealed"], s.sealed_bytes / s.sealed_samples)
+        yield per_sample
 
 
 class BackendMetrics:
@@ -136,6 +203,9 @@ class BackendMetrics:
 
     def watch_writer(self, writer: WriterStats) -> None:
         self.registry.register(_WriterCollector(writer))
+
+    def watch_sealing(self, stats: SealingStats) -> None:
+        self.registry.register(_SealingCollector(stats))
 
     def watch_live_clients(self, count: Callable[[], int]) -> None:
         self._live_clients.set_function(count)

@@ -19,6 +19,7 @@ from backend.alerts.settings import AlertingSettings
 from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
+from backend.storage.sealing import SealingSettings
 from backend.users.settings import AuthSettings
 from exporter.config import ConfigError, Duration, describe_validation_error, read_config_file
 
@@ -89,6 +90,7 @@ class BackendSettings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    sealing: SealingSettings = Field(default_factory=SealingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
 
     _cors_origins = _field_validator("cors_origins")(check_cors_origins)

@@ -10,7 +10,10 @@ import asyncpg
 import orjson
 
 from backend.storage.history_plan import QueryPlan, Resolution, plan_query, raw_tail_start
+from backend.storage.postgres import Connection
 from backend.storage.rollups import HOUR_MS, MINUTE_MS, ms_to_datetime
+from backend.storage.sample_merge import bucket_aggregates
+from backend.storage.sealed_reads import Horizon, history_snapshot, read_merged
 
 DEFAULT_MAX_SERIES = 500
 
@@ -48,14 +51,14 @@ ORDER BY id LIMIT $4
 # Buckets are grouped as timestamps (cheap per row) and turned into unix ms once per bucket,
 # so Python builds no datetime objects for thousands of rows.
 _BUCKETED = """
-SELECT series_id, (date_part('epoch', bucket) * 1000)::int8 AS bucket_ms, avg, min, max, count
+SELECT series_id, (date_part('epoch', bucket) * 1000)::int8 AS bucket_ms, sum, min, max, count
 FROM ({inner}) AS buckets
-ORDER BY series_id, bucket
 """
-_RAW = _BUCKETED.format(
+# Above the merge horizon only the head holds samples, unique per (series, time): SQL aggregates.
+_HEAD = _BUCKETED.format(
     inner="""
     SELECT series_id, date_bin($4::interval, time, 'epoch'::timestamptz) AS bucket,
-           avg(value) AS avg, min(value) AS min, max(value) AS max, count(*) AS count
+           sum(value) AS sum, min(value) AS min, max(value) AS max, count(*) AS count
     FROM samples
     WHERE series_id = ANY($1::bigint[]) AND time >= $2 AND time < $3
     GROUP BY 1, 2
@@ -64,18 +67,18 @@ _RAW = _BUCKETED.format(
 _ROLLUP = _BUCKETED.format(
     inner="""
     SELECT series_id, date_bin($4::interval, bucket, 'epoch'::timestamptz) AS bucket,
-           sum(sum) / sum(count)::float8 AS avg, min(min) AS min, max(max) AS max,
-           sum(count)::int8 AS count
+           sum(sum) AS sum, min(min) AS min, max(max) AS max, sum(count)::int8 AS count
     FROM {table}
     WHERE series_id = ANY($1::bigint[]) AND bucket >= $2 AND bucket < $3
     GROUP BY 1, 2
     """
 )
-_TABLES: dict[Resolution, tuple[str, int]] = {
-    "raw": (_RAW, 1),
+_ROLLUP_TABLES: dict[Resolution, tuple[str, int]] = {
     "1m": (_ROLLUP.format(table="rollup_1m"), MINUTE_MS),
     "1h": (_ROLLUP.format(table="rollup_1h"), HOUR_MS),
 }
+# (series_id, bucket_ms, sum, min, max, count)
+BucketRow = tuple[int, int, float, float, float, int]
 
 
 async def query_history(
@@ -95,34 +98,72 @@ async def query_history(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     tail_ms = raw_tail_start(plan, start_ms, end_ms, now)
     containment = orjson.dumps(matchers).decode() if matchers else None
-    async with pool.acquire() as conn:
+    async with pool.acquire() as conn, history_snapshot(conn) as horizon:
         series_rows = await conn.fetch(_SERIES, host, metric, containment, max_series + 1)
         truncated = len(series_rows) > max_series
         series_rows = series_rows[:max_series]
         if not series_rows:
             return HistoryResult(plan.resolution, plan.step_seconds, [], truncated=False)
-        sql, unit_ms = _TABLES[plan.resolution]
         ids = [row["id"] for row in series_rows]
-        step = timedelta(seconds=plan.step_seconds)
-        # A rollup bucket counts when it starts inside the range (start floored to its width).
-        first_ms = start_ms - start_ms % unit_ms
-        until_ms = end_ms if tail_ms is None else tail_ms
-        rows = await conn.fetch(sql, ids, ms_to_datetime(first_ms), ms_to_datetime(until_ms), step)
-        if tail_ms is not None:  # the last minutes, which the rollup job may not have reached
-            rows += await conn.fetch(
-                _RAW, ids, ms_to_datetime(tail_ms), ms_to_datetime(end_ms), step
+        step_ms = plan.step_seconds * 1000
+        rows: list[BucketRow] = []
+        if plan.resolution == "raw":
+            rows += await raw_buckets(conn, horizon, ids, start_ms, end_ms, step_ms)
+        else:
+            sql, unit_ms = _ROLLUP_TABLES[plan.resolution]
+            # A rollup bucket counts when it starts inside the range (start floored to its width).
+            first_ms = start_ms - start_ms % unit_ms
+            until_ms = end_ms if tail_ms is None else tail_ms
+            step = timedelta(milliseconds=step_ms)
+            found = await conn.fetch(
+                sql, ids, ms_to_datetime(first_ms), ms_to_datetime(until_ms), step
             )
+            rows += [tuple(row) for row in found]
+            if tail_ms is not None:  # the last minutes, which the rollup job may not have reached
+                rows += await raw_buckets(conn, horizon, ids, tail_ms, end_ms, step_ms)
     return HistoryResult(
         plan.resolution, plan.step_seconds, _assemble(series_rows, rows, host, metric), truncated
     )
 
 
+async def raw_buckets(
+    conn: Connection, horizon: Horizon, ids: list[int], start_ms: int, end_ms: int, step_ms: int
+) -> list[BucketRow]:
+    """Raw samples of [start, end) bucketed by `step_ms`: SQL aggregates over the head above the
+    merge horizon, merged samples (head, late, legacy and chunks) aggregated by numpy below it."""
+    split_ms = min(max(start_ms, horizon.merge_before_us // 1000), end_ms)
+    rows: list[BucketRow] = []
+    if split_ms < end_ms:
+        step = timedelta(milliseconds=step_ms)
+        found = await conn.fetch(_HEAD, ids, ms_to_datetime(split_ms), ms_to_datetime(end_ms), step)
+        rows += [tuple(row) for row in found]
+    if start_ms < split_ms:
+        merged = await read_merged(conn, horizon, ids, start_ms * 1000, split_ms * 1000)
+        b = bucket_aggregates(merged.rows, step_ms * 1000)
+        rows += zip(
+            b.series_ids.tolist(), (b.starts_us // 1000).tolist(), b.sums.tolist(),
+            b.mins.tolist(), b.maxs.tolist(), b.counts.tolist(), strict=True,
+        )  # fmt: skip
+    return rows
+
+
 def _assemble(
-    series_rows: list[asyncpg.Record], rows: list[asyncpg.Record], host: str, metric: str
+    series_rows: list[asyncpg.Record], rows: list[BucketRow], host: str, metric: str
 ) -> list[HistorySeries]:
+    # A bucket straddling the merge horizon arrives in two parts: they add up.
+    buckets: dict[tuple[int, int], list[float]] = {}  # sum, min, max, count
+    for series_id, bucket_ms, total, low, high, count in rows:
+        found = buckets.get((series_id, bucket_ms))
+        if found is None:
+            buckets[series_id, bucket_ms] = [total, low, high, float(count)]
+        else:
+            found[0] += total
+            found[1] = min(found[1], low)
+            found[2] = max(found[2], high)
+            found[3] += float(count)
     points: dict[int, list[HistoryPoint]] = {row["id"]: [] for row in series_rows}
-    for series_id, bucket_ms, avg, low, high, count in rows:
-        points[series_id].append(HistoryPoint(bucket_ms, avg, low, high, count))
+    for (series_id, bucket_ms), (total, low, high, n) in sorted(buckets.items()):
+        points[series_id].append(HistoryPoint(bucket_ms, total / n, low, high, int(n)))
     return [
         HistorySeries(metric, host, orjson.loads(row["labels"]), points[row["id"]])
         for row in series_rows

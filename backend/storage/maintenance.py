@@ -1,4 +1,4 @@
-"""Housekeeping the backend runs periodically: daily sample partitions created ahead of time."""
+"""Housekeeping the backend runs periodically: head partitions created ahead of time."""
 
 from __future__ import annotations
 
@@ -6,29 +6,34 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-DEFAULT_DAYS_AHEAD = 2
+from backend.storage.sample_merge import WINDOW_US
+
+DEFAULT_WINDOWS_AHEAD = 3
+_WINDOW = timedelta(microseconds=WINDOW_US)
 
 
 async def ensure_partitions(
-    pool: asyncpg.Pool, now: datetime, days_ahead: int = DEFAULT_DAYS_AHEAD
+    pool: asyncpg.Pool, now: datetime, windows_ahead: int = DEFAULT_WINDOWS_AHEAD
 ) -> list[str]:
-    """Create samples partitions for today (UTC) and `days_ahead` more days; returns new ones."""
+    """Create the head partitions of the current 2-hour window (UTC) and `windows_ahead` more;
+    returns the new ones' names."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware (UTC)")
-    if days_ahead < 0:
-        raise ValueError(f"days_ahead must be >= 0, got {days_ahead}")
-    today = now.astimezone(UTC).date()
+    if windows_ahead < 0:
+        raise ValueError(f"windows_ahead must be >= 0, got {windows_ahead}")
     created: list[str] = []
     async with pool.acquire() as conn:
-        for offset in range(days_ahead + 1):
-            day = today + timedelta(days=offset)
-            if await conn.fetchval("SELECT hostpulse_ensure_samples_partition($1)", day):
-                created.append(f"samples_p{day:%Y%m%d}")
+        for offset in range(windows_ahead + 1):
+            moment = now.astimezone(UTC) + offset * _WINDOW
+            if await conn.fetchval("SELECT hostpulse_ensure_head_partition($1)", moment):
+                start = moment.replace(minute=0, second=0, microsecond=0)
+                start -= timedelta(hours=start.hour % 2)
+                created.append(f"samples_h{start:%Y%m%d%H}")
     return created
 
 
 async def sample_partitions(pool: asyncpg.Pool) -> list[str]:
-    """Names of the existing samples partitions, oldest first (what retention will drop)."""
+    """Names of the existing head partitions, oldest first."""
     rows = await pool.fetch(
         """
         SELECT c.relname FROM pg_inherits i

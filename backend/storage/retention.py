@@ -1,8 +1,10 @@
-"""Retention: raw samples by whole daily partitions, everything else deleted in small batches.
+"""Retention: raw samples by whole partitions, everything else deleted in small batches.
 
-Raw samples: a day's partition is dropped once its whole day is older than `raw_samples`
-(so a sample lives at least that long, and less than a day longer). Detaching uses
-`DETACH PARTITION … CONCURRENTLY`, which never takes a lock that blocks the writer's inserts.
+Raw samples: a day's partition of sealed chunks is dropped once its whole day is older than
+`raw_samples` (so a sample lives at least that long, and less than a day longer); so are head
+windows and legacy days that old (the sealing job normally took them long before) and late rows.
+Detaching uses `DETACH PARTITION … CONCURRENTLY`, which never takes a lock that blocks the
+writer's inserts or a read.
 Rollups, process snapshots, alert history and expired sessions: `DELETE … LIMIT batch_rows`
 statements, each its own short transaction, with a pause between batches so ingest keeps the
 database. One process at a time runs the job (a PostgreSQL advisory lock); the others skip.
@@ -14,18 +16,20 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.storage.sealing import partition_range
 from exporter.config import Duration
 
 log = logging.getLogger(__name__)
 
 _RETENTION_LOCK_KEY = 0x48505265_74656E74  # "HPRetent"
 _DAY = timedelta(days=1)
+_CHUNK_PREFIX = "sample_chunks_p"
 # Alert history lives in the alerting feature's tables: (table, time column), each skipped while
 # it does not exist. Deliveries go first, so deleting transitions leaves fewer rows to update.
 _ALERT_HISTORY_TABLES = (
@@ -57,27 +61,25 @@ class RetentionReport:
 
 
 def partitions_to_drop(partitions: list[str], now: datetime, keep_seconds: float) -> list[str]:
-    """The `samples_pYYYYMMDD` partitions whose whole day ends at or before now - keep_seconds."""
+    """The raw-sample partitions (sealed chunk days `sample_chunks_pYYYYMMDD`, head windows
+    `samples_hYYYYMMDDHH`, legacy days `samples_pYYYYMMDD`) that end at or before now - keep."""
     cutoff = now - timedelta(seconds=keep_seconds)
     doomed = []
     for name in partitions:
-        day = partition_day(name)
-        if day is None:
-            continue
-        day_end = datetime(day.year, day.month, day.day, tzinfo=UTC) + _DAY
-        if day_end <= cutoff:
+        bounds = raw_partition_range(name)
+        if bounds is not None and bounds[1] <= cutoff:
             doomed.append(name)
     return doomed
 
 
-def partition_day(name: str) -> date | None:
-    if not name.startswith("samples_p") or len(name) != len("samples_p") + 8:
-        return None
-    try:
-        parsed = datetime.strptime(name.removeprefix("samples_p"), "%Y%m%d")
-    except ValueError:
-        return None
-    return parsed.date()
+def raw_partition_range(name: str) -> tuple[datetime, datetime] | None:
+    if name.startswith(_CHUNK_PREFIX):
+        try:
+            day = datetime.strptime(name.removeprefix(_CHUNK_PREFIX), "%Y%m%d").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return day, day + _DAY
+    return partition_range(name)
 
 
 async def enforce_retention(
@@ -95,6 +97,7 @@ async def enforce_retention(
         try:
             report.dropped_partitions = await _drop_old_partitions(pool, now, settings.raw_samples)
             deletions = [
+                ("samples_late", "time", settings.raw_samples),
                 ("rollup_1m", "bucket", settings.rollup_1m),
                 ("rollup_1h", "bucket", settings.rollup_1h),
                 ("process_snapshots", "time", settings.process_snapshots),
@@ -117,18 +120,28 @@ async def enforce_retention(
 
 async def _drop_old_partitions(pool: asyncpg.Pool, now: datetime, keep: float) -> list[str]:
     rows = await pool.fetch(
-        "SELECT c.relname, i.inhdetachpending FROM pg_inherits i "
-        "JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = 'samples'::regclass ORDER BY c.relname"
+        "SELECT p.relname AS parent, c.relname, i.inhdetachpending FROM pg_inherits i "
+        "JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent "
+        "WHERE p.relname IN ('sample_chunks', 'samples', 'samples_legacy') "
+        "AND p.relnamespace = current_schema()::regnamespace ORDER BY c.relname"
     )
+    parents = {row["relname"]: row["parent"] for row in rows}
     pending = {row["relname"] for row in rows if row["inhdetachpending"]}
     dropped = []
-    for name in partitions_to_drop([row["relname"] for row in rows], now, keep):
+    for name in partitions_to_drop(sorted(parents), now, keep):
         async with pool.acquire() as conn:
             # A detach interrupted earlier (process killed) is finished, not restarted.
             how = "FINALIZE" if name in pending else "CONCURRENTLY"
-            await conn.execute(f'ALTER TABLE samples DETACH PARTITION "{name}" {how}')
-            await conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+            await conn.execute(f'ALTER TABLE "{parents[name]}" DETACH PARTITION "{name}" {how}')
+            async with conn.transaction():
+                await conn.execute(f'DROP TABLE IF EXISTS "{name}"')
+                await conn.execute("DELETE FROM sealing_progress WHERE relname = $1", name)
+                if name.startswith(_CHUNK_PREFIX):
+                    bounds = raw_partition_range(name)
+                    assert bounds is not None  # partitions_to_drop only names parsed ones
+                    await conn.execute(
+                        "DELETE FROM sealed_day_stats WHERE day = $1", bounds[0].date()
+                    )
         dropped.append(name)
     return dropped
 

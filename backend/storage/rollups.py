@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+
+from backend.storage.chunk_store import fetch_chunks
 from backend.storage.postgres import Connection
+from backend.storage.sample_merge import Buckets, bucket_aggregates, concat_rows, merge
+from backend.storage.sealed_reads import Horizon, history_snapshot, row_form
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -64,44 +69,78 @@ async def mark_pending(conn: Connection, minutes: list[datetime]) -> None:
         await conn.execute(_MARK_PENDING, minutes)
 
 
+_UPSERT_MINUTES = """
+INSERT INTO rollup_1m AS r (series_id, bucket, min, max, sum, count)
+SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
+                     $6::bigint[])
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+"""
+
+
 async def refresh_rollups(
     conn: Connection, *, closed_before_ms: int | None, max_minutes: int = 60
 ) -> int:
     """Recompute pending minutes (only those ending by `closed_before_ms`, or all when None).
 
     Returns how many minutes were recomputed; 0 also when another process holds the job's lock.
+    Minutes above the merge horizon are aggregated in SQL from the head; older ones (late data,
+    or the upgrade's legacy rows) from merged samples, for the series that have rows in them:
+    the sealing job only moves a minute's rows while its rollups are up to date, so the others'
+    are already right.
     """
-    async with conn.transaction():
-        if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", _ROLLUP_LOCK_KEY):
-            return 0
+    if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _ROLLUP_LOCK_KEY):
+        return 0
+    try:
         cutoff = ms_to_datetime(closed_before_ms) if closed_before_ms is not None else None
-        pending = await conn.fetch(
-            """
-            SELECT minute, version FROM rollup_pending
-            WHERE $1::timestamptz IS NULL OR minute + interval '1 minute' <= $1::timestamptz
-            ORDER BY minute LIMIT $2
-            """,
-            cutoff,
-            max_minutes,
-        )
+        async with history_snapshot(conn) as horizon:
+            pending = await conn.fetch(
+                """
+                SELECT minute, version FROM rollup_pending
+                WHERE $1::timestamptz IS NULL OR minute + interval '1 minute' <= $1::timestamptz
+                ORDER BY minute LIMIT $2
+                """,
+                cutoff,
+                max_minutes,
+            )
+            minutes = [row["minute"] for row in pending]
+            merged = [m for m in minutes if datetime_to_ms(m) * 1000 < horizon.merge_before_us]
+            recomputed = [await _merged_minute(conn, horizon, minute) for minute in merged]
         if not pending:
             return 0
-        minutes = [row["minute"] for row in pending]
-        for minute in minutes:
-            await conn.execute(_RECOMPUTE_MINUTE, minute)
-        for hour in hours_of(minutes):
-            await conn.execute(_RECOMPUTE_HOUR, hour)
-        # Keep any mark a writer bumped meanwhile: its batch may be missing from the recompute.
-        await conn.execute(
-            """
-            DELETE FROM rollup_pending p
-            USING unnest($1::timestamptz[], $2::bigint[]) AS done(minute, version)
-            WHERE p.minute = done.minute AND p.version = done.version
-            """,
-            minutes,
-            [row["version"] for row in pending],
-        )
+        async with conn.transaction():
+            for minute in minutes:
+                if minute not in merged:
+                    await conn.execute(_RECOMPUTE_MINUTE, minute)
+            for b in recomputed:
+                await conn.execute(
+                    _UPSERT_MINUTES, b.series_ids, [ms_to_datetime(t // 1000) for t in
+                    b.starts_us.tolist()], b.mins, b.maxs, b.sums, b.counts,
+                )  # fmt: skip
+            for hour in hours_of(minutes):
+                await conn.execute(_RECOMPUTE_HOUR, hour)
+            # Keep any mark a writer bumped meanwhile: its batch may be missing from the recompute.
+            await conn.execute(
+                """
+                DELETE FROM rollup_pending p
+                USING unnest($1::timestamptz[], $2::bigint[]) AS done(minute, version)
+                WHERE p.minute = done.minute AND p.version = done.version
+                """,
+                minutes,
+                [row["version"] for row in pending],
+            )
         return len(pending)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _ROLLUP_LOCK_KEY)
+
+
+async def _merged_minute(conn: Connection, horizon: Horizon, minute: datetime) -> Buckets:
+    start_us = datetime_to_ms(minute) * 1000
+    end_us = start_us + MINUTE_MS * 1000
+    rows = await row_form(conn, horizon, None, start_us, end_us)
+    ids = np.unique(rows.series_ids).tolist()
+    sealed = await fetch_chunks(conn, ids, start_us, end_us) if ids else rows.take(slice(0, 0))
+    return bucket_aggregates(merge(concat_rows([rows, sealed])).rows, MINUTE_MS * 1000)
 
 
 async def refresh_all_rollups(conn: Connection, *, closed_before_ms: int | None = None) -> int:

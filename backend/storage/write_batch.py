@@ -12,11 +12,15 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import orjson
 
 from backend.model import ProcessSnapshot
+from backend.storage.chunk_store import datetime_to_us, us_to_datetime
 from backend.storage.postgres import Connection
-from backend.storage.rollups import mark_pending, minutes_of, ms_to_datetime
+from backend.storage.rollups import datetime_to_ms, mark_pending, minutes_of, ms_to_datetime
+from backend.storage.sample_merge import Rows as SampleRows
+from backend.storage.sample_merge import merge, value_order
 from backend.storage.series_ids import MAX_TIME_MS, InvalidSample, SeriesKey
 
 # A binary COPY row: 3 fields of 8 bytes; int8 series_id, timestamptz (µs since 2000), float8.
@@ -71,14 +75,32 @@ class CopyRows:
     def copy_data(self) -> bytes:
         """The rows in PostgreSQL's binary COPY format: ~3x less CPU than asyncpg encoding
         (series_id, datetime, value) records, and no datetime per row at all."""
-        pack = _ROW.pack
-        rows = [
-            pack(3, 8, series_id, 8, (time_ms - _PG_EPOCH_MS) * 1000, 8, value)
-            for series_id, time_ms, value in zip(
-                self.series_ids, self.times_ms, self.values, strict=True
-            )
-        ]
-        return b"".join([_COPY_HEADER, *rows, _COPY_TRAILER])
+        return copy_data(self.series_ids, self.times_ms, self.values)
+
+    def split(self, frontier_ms: int) -> tuple[Rows, Rows]:
+        """(rows for the head, rows older than the frontier, which go to samples_late)."""
+        if not self.times_ms or min(self.times_ms) >= frontier_ms:
+            return (self.series_ids, self.times_ms, self.values), ([], [], [])
+        head: Rows = ([], [], [])
+        late: Rows = ([], [], [])
+        for row in zip(self.series_ids, self.times_ms, self.values, strict=True):
+            part = head if row[1] >= frontier_ms else late
+            part[0].append(row[0])
+            part[1].append(row[1])
+            part[2].append(row[2])
+        return head, late
+
+
+Rows = tuple[list[int], list[int], list[float]]  # series ids, unix ms, values
+
+
+def copy_data(series_ids: list[int], times_ms: list[int], values: list[float]) -> bytes:
+    pack = _ROW.pack
+    rows = [
+        pack(3, 8, series_id, 8, (time_ms - _PG_EPOCH_MS) * 1000, 8, value)
+        for series_id, time_ms, value in zip(series_ids, times_ms, values, strict=True)
+    ]
+    return b"".join([_COPY_HEADER, *rows, _COPY_TRAILER])
 
 
 def build_records(items: list[PendingItem], known: Callable[[SeriesKey], int | None]) -> CopyRows:
@@ -108,6 +130,15 @@ async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
+@dataclass(slots=True)
+class Dropped:
+    """Samples a batch carried that were stored already (see sample_merge for the rule)."""
+
+    duplicates: int = 0  # the same value again
+    conflicts: int = 0  # another value for a (series, time) already stored: the larger kept
+    frontier_ms: int | None = None  # the head's frontier the batch was written under
+
+
 async def commit_batch(
     conn: Connection,
     rows: CopyRows,
@@ -116,25 +147,41 @@ async def commit_batch(
     writer_id: uuid.UUID,
     seq: int,
     check_progress: bool,
-) -> None:
+    deduplicate: bool = False,
+) -> Dropped:
     """Samples, snapshots, rollup marks and the writer's progress in one transaction.
 
-    With `check_progress` (a retry after an unknown outcome) a batch already committed is skipped.
+    Samples older than the head's frontier go to samples_late. The plain COPY fails on a
+    (series, time) stored already (a sender's retry); `deduplicate` writes each (series, time)
+    once instead, by the rule of `sample_merge`. With `check_progress` (a retry after an unknown
+    outcome) a batch already committed is skipped.
     """
+    dropped = Dropped()
     async with conn.transaction():
         if check_progress:
             last = await conn.fetchval(
                 "SELECT last_batch FROM writer_progress WHERE writer_id = $1", writer_id
             )
             if last is not None and last >= seq:
-                return
+                return dropped
         if rows.series_ids:
-            await conn.copy_to_table(
-                "samples",
-                source=_one_chunk(rows.copy_data()),
-                columns=("series_id", "time", "value"),
-                format="binary",
-            )
+            frontier_ms = datetime_to_ms(await conn.fetchval("SELECT hostpulse_head_frontier()"))
+            dropped.frontier_ms = frontier_ms
+            parts = rows.split(frontier_ms)
+            for table, part in zip(("samples", "samples_late"), parts, strict=True):
+                if not part[0]:
+                    continue
+                if deduplicate:
+                    found = await _write_once_each(conn, table, part)
+                    dropped.duplicates += found.duplicates
+                    dropped.conflicts += found.conflicts
+                else:
+                    await conn.copy_to_table(
+                        table,
+                        source=_one_chunk(copy_data(*part)),
+                        columns=("series_id", "time", "value"),
+                        format="binary",
+                    )
         if snapshots:
             await conn.copy_records_to_table(
                 "process_snapshots", records=snapshots, columns=("host", "time", "processes")
@@ -149,3 +196,58 @@ async def commit_batch(
             writer_id,
             seq,
         )
+    return dropped
+
+
+async def _write_once_each(conn: Connection, table: str, part: Rows) -> Dropped:
+    """Insert the new (series, time)s of `part`, replace stored values the rule says lose."""
+    series_ids, times_ms, values = part
+    incoming = merge(
+        SampleRows(
+            np.array(series_ids, np.int64),
+            np.array(times_ms, np.int64) * 1000,
+            np.array(values, np.float64),
+        )
+    )
+    dropped = Dropped(incoming.duplicates, incoming.conflicts)
+    new = incoming.rows
+    times = [us_to_datetime(t) for t in new.times_us.tolist()]
+    # Identifiers come from this module, never from users.
+    stored = await conn.fetch(
+        f"SELECT t.series_id, t.time, t.value FROM {table} t "  # noqa: S608
+        "JOIN unnest($1::bigint[], $2::timestamptz[]) AS k(series_id, time) "
+        "USING (series_id, time) FOR UPDATE OF t",
+        new.series_ids.tolist(),
+        times,
+    )
+    existing = {(r["series_id"], datetime_to_us(r["time"])): r["value"] for r in stored}
+    inserts: Rows = ([], [], [])
+    updates: Rows = ([], [], [])
+    for sid, t_us, value in zip(new.series_ids.tolist(), new.times_us.tolist(),
+                                new.values.tolist(), strict=True):  # fmt: skip
+        old = existing.get((sid, t_us))
+        target = inserts if old is None else updates
+        if old is not None:
+            keys = value_order(np.array([old, value], np.float64))
+            if keys[0] == keys[1]:
+                dropped.duplicates += 1
+                continue
+            dropped.conflicts += 1
+            if keys[0] > keys[1]:
+                continue
+        target[0].append(sid)
+        target[1].append(t_us // 1000)
+        target[2].append(value)
+    if inserts[0]:
+        await conn.copy_to_table(
+            table, source=_one_chunk(copy_data(*inserts)), columns=("series_id", "time", "value"),
+            format="binary",
+        )  # fmt: skip
+    if updates[0]:
+        await conn.execute(
+            f"UPDATE {table} t SET value = u.value "  # noqa: S608
+            "FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[]) "
+            "AS u(series_id, time, value) WHERE t.series_id = u.series_id AND t.time = u.time",
+            updates[0], [ms_to_datetime(t) for t in updates[1]], updates[2],
+        )  # fmt: skip
+    return dropped

@@ -14,20 +14,19 @@ import struct
 import time
 import uuid
 from collections import deque
-from datetime import date, timedelta
 
 import asyncpg
 import orjson
 
 from backend.model import IngestBatch, Overloaded
 from backend.storage.postgres import Connection
-from backend.storage.rollups import refresh_all_rollups
+from backend.storage.rollups import ms_to_datetime, refresh_all_rollups
 from backend.storage.series_ids import InvalidSample, SeriesIds
 from backend.storage.validated_keys import ValidatedKeys
 from backend.storage.write_batch import PendingItem, build_records, commit_batch, encode_snapshot
 
 log = logging.getLogger(__name__)
-_DAY_MS = 86_400_000
+_WINDOW_MS = 2 * 3_600_000  # a head partition per 2-hour window (041_sealed_chunks.sql)
 # Errors that retrying cannot fix: the batch is split and the offending ingest batch dropped.
 _POISON_ERRORS = (
     asyncpg.DataError,
@@ -71,7 +70,8 @@ class SampleWriter:
         self._validated = ValidatedKeys()
         self._stopping = False
         self._series = SeriesIds()
-        self._known_days: set[int] = set()
+        self._known_windows: set[int] = set()
+        self._frontier_ms = 0  # the head's frontier as of the last commit (it only moves ahead)
         self._writer_id = uuid.uuid4()
         self._batch_seq = 0
         self._retry_delay = 0.0  # > 0 while the current batch is being retried
@@ -79,6 +79,8 @@ class SampleWriter:
         self.written_samples = 0
         self.failed_attempts = 0
         self.dropped_samples = 0
+        self.duplicate_samples = 0  # stored already with the same value: not written again
+        self.conflicting_samples = 0  # stored already with another value: the larger one kept
 
     @property
     def queue_depth(self) -> int:
@@ -199,17 +201,24 @@ class SampleWriter:
         seq = self._batch_seq
         delay = self._retry_initial
         retrying = False
+        deduplicate = False
         while True:
             started = time.monotonic()
             try:
-                await self._write_once(items, seq, check_progress=retrying)
+                await self._write_once(items, seq, check_progress=retrying, deduplicate=deduplicate)
                 break
             except _POISON_ERRORS as error:
                 await self._isolate_poison(items, error)
                 return
             except Exception as error:  # anything else is worth retrying: nothing is dropped
+                if isinstance(error, asyncpg.UniqueViolationError) and not deduplicate:
+                    # Some (series, time) is stored already (a sender's retry): write each
+                    # one once, right away. A violation while deduplicating (a concurrent
+                    # writer's row) is retried like any other error.
+                    deduplicate = True
+                    continue
                 self.failed_attempts += 1
-                self._known_days.clear()  # a partition may have been dropped meanwhile
+                self._known_windows.clear()  # a partition may have been dropped meanwhile
                 retrying = True
                 self._retry_delay = delay
                 log.warning(
@@ -237,30 +246,36 @@ class SampleWriter:
         )
 
     async def _write_once(
-        self, items: list[PendingItem], seq: int, *, check_progress: bool
+        self, items: list[PendingItem], seq: int, *, check_progress: bool, deduplicate: bool
     ) -> None:
         rows = build_records(items, self._series.ids.get)
         async with self._pool.acquire() as conn:
             if rows.unresolved:
                 await self._series.resolve(conn, (key for _, key in rows.unresolved))
                 rows.fill_series_ids(self._series.ids)
-            await self._ensure_partitions(conn, {t // _DAY_MS for t in rows.times})
-            await commit_batch(
+            # Rows older than the frontier go to samples_late, which has no partitions.
+            windows = {t // _WINDOW_MS for t in rows.times if t >= self._frontier_ms}
+            await self._ensure_partitions(conn, windows)
+            outcome = await commit_batch(
                 conn,
                 rows,
                 [snap for item in items for snap in item.snapshots],
                 writer_id=self._writer_id,
                 seq=seq,
                 check_progress=check_progress,
+                deduplicate=deduplicate,
             )
+        self.duplicate_samples += outcome.duplicates
+        self.conflicting_samples += outcome.conflicts
+        if outcome.frontier_ms is not None:
+            self._frontier_ms = outcome.frontier_ms
 
-    async def _ensure_partitions(self, conn: Connection, days: set[int]) -> None:
-        for day in sorted(days - self._known_days):
+    async def _ensure_partitions(self, conn: Connection, windows: set[int]) -> None:
+        for window in sorted(windows - self._known_windows):
             await conn.execute(
-                "SELECT hostpulse_ensure_samples_partition($1::date)",
-                date(1970, 1, 1) + timedelta(days=day),
+                "SELECT hostpulse_ensure_head_partition($1)", ms_to_datetime(window * _WINDOW_MS)
             )
-            self._known_days.add(day)
+            self._known_windows.add(window)
 
 
 __all__ = ["InvalidSample", "SampleWriter"]

@@ -97,7 +97,7 @@ async def test_late_samples_are_rolled_into_their_old_minute(pool: asyncpg.Pool)
 async def test_the_periodic_job_leaves_minutes_that_have_not_ended(pool: asyncpg.Pool) -> None:
     closed = datetime(2030, 1, 1, 12, 0, tzinfo=UTC)
     open_ = datetime(2030, 1, 1, 12, 1, tzinfo=UTC)
-    await pool.execute("SELECT hostpulse_ensure_samples_partition('2030-01-01')")
+    await pool.execute("SELECT hostpulse_ensure_head_partition($1)", closed)
     await pool.execute(
         "INSERT INTO samples VALUES (1, $1, 1), (1, $2, 2)",
         closed,

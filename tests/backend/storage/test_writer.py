@@ -175,14 +175,16 @@ async def test_a_batch_postgres_rejects_is_dropped_alone_not_retried_forever(
     writer.enqueue(batch_of(sample(1, t)))
     too_long_to_index = "".join(chr(0x4E00 + i * 7 % 20_000) for i in range(3_000))
     writer.enqueue(batch_of(sample(2, t, name=too_long_to_index)))
-    writer.enqueue(batch_of(sample(3, t)))
+    writer.enqueue(batch_of(sample(3, t + 1)))
     await writer.stop(timeout=30)
 
     assert sorted(r["value"] for r in await pool.fetch("SELECT value FROM samples")) == [1, 3]
     assert (writer.dropped_samples, writer.written_samples) == (1, 2)
 
 
-async def test_two_writers_creating_the_same_series_at_once_share_it(pool: asyncpg.Pool) -> None:
+async def test_two_writers_creating_the_same_series_at_once_share_it_and_store_each_sample_once(
+    pool: asyncpg.Pool,
+) -> None:
     writers = [SampleWriter(pool, flush_interval=0.01) for _ in range(2)]
     t = now_ms()
     for writer in writers:
@@ -194,7 +196,11 @@ async def test_two_writers_creating_the_same_series_at_once_share_it(pool: async
     await asyncio.gather(*(writer.stop(timeout=30) for writer in writers))
 
     assert await pool.fetchval("SELECT count(*) FROM series") == 50
-    assert await pool.fetchval("SELECT count(*) FROM samples") == 2_000
+    # Both wrote every (series, time), with values 0 and 1: each is stored once, the larger kept.
+    assert await pool.fetchval("SELECT count(*) FROM samples") == 1_000
+    assert await pool.fetchval("SELECT count(*) FROM samples WHERE value = 1") == 1_000
+    assert sum(writer.conflicting_samples for writer in writers) == 1_000
+    assert sum(writer.duplicate_samples for writer in writers) == 0
 
 
 async def test_columnar_batches_are_stored_like_sample_batches(pool: asyncpg.Pool) -> None:

@@ -1,0 +1,133 @@
+"""Sealed chunk rows and row-form samples as numpy arrays: the I/O around sample_merge's cores."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from backend.storage.chunk_codec import decode_chunk, encode_chunk
+from backend.storage.postgres import Connection
+from backend.storage.sample_merge import (
+    WINDOW_US,
+    Rows,
+    concat_rows,
+    empty_rows,
+    rows_from_copy,
+    runs,
+    window_starts,
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def us_to_datetime(time_us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=time_us)
+
+
+def datetime_to_us(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+async def copy_rows(conn: Connection, query: str, *args: object) -> Rows:
+    """The (series_id, time, value) rows `query` selects, by binary COPY (no per-row objects)."""
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    await conn.copy_from_query(query, *args, output=sink, format="binary")
+    return rows_from_copy(b"".join(parts))
+
+
+async def fetch_chunks(
+    conn: Connection, series_ids: Sequence[int] | None, start_us: int, end_us: int
+) -> Rows:
+    """Every sealed sample of `series_ids` (all series when None) in [start_us, end_us)."""
+    first_window = start_us - start_us % WINDOW_US
+    records = await conn.fetch(
+        "SELECT series_id, window_start, data FROM sample_chunks "
+        "WHERE ($1::bigint[] IS NULL OR series_id = ANY($1::bigint[])) "
+        "AND window_start >= $2 AND window_start < $3",
+        None if series_ids is None else list(series_ids),
+        us_to_datetime(first_window),
+        us_to_datetime(end_us),
+    )
+    parts = []
+    for series_id, _, data in records:
+        times, values = decode_chunk(data)
+        inside = (times >= start_us) & (times < end_us)
+        if not inside.all():
+            times, values = times[inside], values[inside]
+        parts.append(Rows(np.full(len(times), series_id, np.int64), times, values))
+    return concat_rows(parts)
+
+
+async def lock_chunks(conn: Connection, keys: list[tuple[int, int]]) -> Rows:
+    """The samples of the chunks (series_id, window_start µs) that exist, locked until commit."""
+    if not keys:
+        return empty_rows()
+    records = await conn.fetch(
+        "SELECT c.series_id, c.data FROM sample_chunks c "
+        "JOIN unnest($1::bigint[], $2::timestamptz[]) AS k(series_id, window_start) "
+        "USING (series_id, window_start) ORDER BY 1, c.window_start FOR UPDATE OF c",
+        [key[0] for key in keys],
+        [us_to_datetime(key[1]) for key in keys],
+    )
+    parts = []
+    for series_id, data in records:
+        times, values = decode_chunk(data)
+        parts.append(Rows(np.full(len(times), series_id, np.int64), times, values))
+    return concat_rows(parts)
+
+
+_UPSERT_CHUNKS = """
+WITH input AS (
+    SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::int[], $4::bytea[])
+        AS i(series_id, window_start, samples, data)
+), old AS (
+    SELECT c.series_id, c.window_start, c.samples
+    FROM sample_chunks c JOIN input i USING (series_id, window_start)
+), upserted AS (
+    INSERT INTO sample_chunks (series_id, window_start, samples, data)
+    SELECT series_id, window_start, samples, data FROM input
+    ON CONFLICT (series_id, window_start) DO UPDATE
+    SET samples = EXCLUDED.samples, data = EXCLUDED.data
+    RETURNING 1
+), counted AS (
+    INSERT INTO sealed_day_stats AS s (day, samples, chunks)
+    SELECT (i.window_start AT TIME ZONE 'UTC')::date,
+           sum(i.samples - coalesce(o.samples, 0)), count(*) FILTER (WHERE o.samples IS NULL)
+    FROM input i LEFT JOIN old o USING (series_id, window_start)
+    GROUP BY 1
+    ON CONFLICT (day) DO UPDATE
+    SET samples = s.samples + EXCLUDED.samples, chunks = s.chunks + EXCLUDED.chunks
+    RETURNING 1
+)
+SELECT count(*) FROM upserted  -- `counted` runs too: data-modifying CTEs always do
+"""
+
+
+async def write_chunks(conn: Connection, merged: Rows) -> int:
+    """Upsert one chunk per (series, window) of merged rows (sorted by series, time), keeping
+    `sealed_day_stats` in step; returns the chunks written. Call it in the transaction that
+    locked the chunks it replaces (`lock_chunks`)."""
+    if len(merged) == 0:
+        return 0
+    windows = window_starts(merged.times_us)
+    # Rows are sorted by series then time, so each (series, window) is one run.
+    change = (merged.series_ids[1:] != merged.series_ids[:-1]) | (windows[1:] != windows[:-1])
+    series: list[int] = []
+    starts: list[datetime] = []
+    counts: list[int] = []
+    blobs: list[bytes] = []
+    for lo, hi in runs(np.cumsum(np.concatenate([[True], change]))):
+        series.append(int(merged.series_ids[lo]))
+        starts.append(us_to_datetime(int(windows[lo])))
+        counts.append(hi - lo)
+        blobs.append(encode_chunk(merged.times_us[lo:hi], merged.values[lo:hi]))
+    for day in sorted({start.date() for start in starts}):
+        await conn.execute("SELECT hostpulse_ensure_chunk_partition($1)", day)
+    written: int = await conn.fetchval(_UPSERT_CHUNKS, series, starts, counts, blobs)
+    return written

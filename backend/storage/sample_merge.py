@@ -1,0 +1,148 @@
+"""Pure cores of sealed history: binary COPY rows as arrays, one sample per (series, time), and
+bucket aggregates. Every reader and the sealing job use `merge`, so they all agree.
+
+The rule for two arrivals of one (series, time) with different values: the larger value is kept,
+by IEEE 754 total order (so +0.0 beats -0.0 and the choice never depends on which arrived first,
+which process wrote it, or whether it is merged in a read, by the writer or by the sealing job).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
+WINDOW_US = 2 * 3_600 * 1_000_000  # one chunk per series and 2-hour window (041_sealed_chunks)
+# A binary COPY row of (int8, timestamptz, float8): field count, then length + value per field.
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("series_id", ">i8"), ("l2", ">i4"), ("time", ">i8"),
+     ("l3", ">i4"), ("value", ">f8")]
+)  # fmt: skip
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+@dataclass(slots=True)
+class Rows:
+    """Samples as parallel arrays: series ids, times (µs since the Unix epoch) and values."""
+
+    series_ids: np.ndarray
+    times_us: np.ndarray
+    values: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.series_ids)
+
+    def take(self, index: np.ndarray | slice) -> Rows:
+        return Rows(self.series_ids[index], self.times_us[index], self.values[index])
+
+
+def empty_rows() -> Rows:
+    return Rows(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64))
+
+
+def concat_rows(parts: Iterable[Rows]) -> Rows:
+    chosen = [part for part in parts if len(part)]
+    if not chosen:
+        return empty_rows()
+    return Rows(
+        np.concatenate([p.series_ids for p in chosen]).astype(np.int64, copy=False),
+        np.concatenate([p.times_us for p in chosen]).astype(np.int64, copy=False),
+        np.concatenate([p.values for p in chosen]).astype(np.float64, copy=False),
+    )
+
+
+def rows_from_copy(data: bytes) -> Rows:
+    """The rows of `COPY (SELECT series_id, time, value ...) TO STDOUT (FORMAT binary)`."""
+    if not data.startswith(_COPY_SIGNATURE):
+        raise ValueError("not PostgreSQL binary COPY data")
+    extension = int.from_bytes(data[15:19], "big")
+    body = memoryview(data)[19 + extension : len(data) - 2]  # the trailer is int16 -1
+    if len(body) % _COPY_ROW.itemsize:
+        raise ValueError("binary COPY rows are not all (bigint, timestamptz, double precision)")
+    rows = np.frombuffer(body, _COPY_ROW)
+    return Rows(
+        rows["series_id"].astype(np.int64),
+        rows["time"].astype(np.int64) + PG_EPOCH_US,
+        rows["value"].astype(np.float64),
+    )
+
+
+def value_order(values: np.ndarray) -> np.ndarray:
+    """int64 keys that sort float64 values in IEEE 754 total order (-0.0 before +0.0)."""
+    bits = np.ascontiguousarray(values, np.float64).view(np.int64)
+    return np.where(bits < 0, bits ^ np.int64(0x7FFF_FFFF_FFFF_FFFF), bits)
+
+
+@dataclass(slots=True)
+class Merged:
+    rows: Rows  # sorted by (series, time), one per (series, time)
+    duplicates: int  # arrivals dropped because the same value was already there
+    conflicts: int  # arrivals dropped because a larger value won
+
+
+def merge(rows: Rows) -> Merged:
+    """One sample per (series, time): the largest value (total order) of the arrivals."""
+    n = len(rows)
+    if n == 0:
+        return Merged(rows, 0, 0)
+    keys = value_order(rows.values)
+    order = np.lexsort((keys, rows.times_us, rows.series_ids))
+    s, t, k = rows.series_ids[order], rows.times_us[order], keys[order]
+    last = np.ones(n, bool)
+    last[:-1] = (s[1:] != s[:-1]) | (t[1:] != t[:-1])
+    if last.all():
+        return Merged(rows.take(order), 0, 0)
+    group = np.cumsum(np.concatenate([[True], last[:-1]])) - 1
+    kept_key = k[last][group]
+    dropped = ~last
+    identical = int(np.count_nonzero(k[dropped] == kept_key[dropped]))
+    return Merged(rows.take(order[last]), identical, int(np.count_nonzero(dropped)) - identical)
+
+
+def runs(keys: np.ndarray) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of equal neighbours in `keys` (sorted input: each distinct key)."""
+    if len(keys) == 0:
+        return
+    starts = np.flatnonzero(np.concatenate([[True], keys[1:] != keys[:-1]]))
+    ends = np.concatenate([starts[1:], [len(keys)]])
+    yield from zip(starts.tolist(), ends.tolist(), strict=True)
+
+
+def window_starts(times_us: np.ndarray) -> np.ndarray:
+    starts: np.ndarray = times_us - np.mod(times_us, WINDOW_US)
+    return starts
+
+
+@dataclass(slots=True)
+class Buckets:
+    """Aggregates per (series, bucket start µs), sorted by series then bucket."""
+
+    series_ids: np.ndarray
+    starts_us: np.ndarray
+    sums: np.ndarray
+    mins: np.ndarray
+    maxs: np.ndarray
+    counts: np.ndarray
+
+
+def bucket_aggregates(rows: Rows, step_us: int) -> Buckets:
+    """min/max/sum/count per (series, bucket) of merged rows (sorted by series, time)."""
+    if len(rows) == 0:
+        empty_i, empty_f = np.zeros(0, np.int64), np.zeros(0, np.float64)
+        return Buckets(empty_i, empty_i, empty_f, empty_f, empty_f, empty_i)
+    starts = rows.times_us - np.mod(rows.times_us, step_us)
+    s = rows.series_ids
+    change = (s[1:] != s[:-1]) | (starts[1:] != starts[:-1])
+    first = np.flatnonzero(np.concatenate([[True], change]))
+    v = rows.values
+    counts = np.diff(np.concatenate([first, [len(rows)]]))
+    return Buckets(
+        s[first],
+        starts[first],
+        np.add.reduceat(v, first),
+        np.minimum.reduceat(v, first),
+        np.maximum.reduceat(v, first),
+        counts.astype(np.int64),
+    )
