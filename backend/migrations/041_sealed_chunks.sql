@@ -94,7 +94,7 @@ BEGIN
     IF to_regclass(quote_ident(name)) IS NOT NULL THEN
         RETURN false;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE samples INCLUDING DEFAULTS INCLUDING STORAGE)', name);
+    EXECUTE format('CREATE TABLE %I (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name);
     EXECUTE format(
         'ALTER TABLE samples ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
         name, lower_bound, lower_bound + interval '2 hours'
@@ -117,7 +117,7 @@ BEGIN
         RETURN false;
     END IF;
     EXECUTE format(
-        'CREATE TABLE %I (LIKE sample_chunks INCLUDING DEFAULTS INCLUDING STORAGE)', name
+        'CREATE TABLE %I (LIKE sample_chunks INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name
     );
     EXECUTE format(
         'ALTER TABLE sample_chunks ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
