@@ -12,7 +12,6 @@ import orjson
 import pytest
 
 from backend.model import IngestBatch, Sample
-from backend.storage.maintenance import sample_partitions
 from backend.storage.retention import (
     RetentionSettings,
     enforce_retention,
@@ -20,6 +19,7 @@ from backend.storage.retention import (
 )
 from backend.storage.writer import SampleWriter
 from tests.backend.service.conftest import serve, service_settings, wait_for
+from tests.backend.storage.sealing_support import read_back, roll_up_and_seal, write
 
 DAY = timedelta(days=1)
 SETTINGS = RetentionSettings(
@@ -59,14 +59,12 @@ async def seed(pool: asyncpg.Pool, now: datetime) -> dict[str, list[datetime]]:
         "INSERT INTO series (metric, host) VALUES ('cpu', 'old-1') RETURNING id"
     )
     written: dict[str, list[datetime]] = {}
-    # Raw samples: one every 6 h from 10 days ago to now.
-    raw = [now - timedelta(hours=6 * i) for i in range(41)]
-    for day in {midnight(t).date() for t in raw}:
-        await pool.execute("SELECT hostpulse_ensure_samples_partition($1)", day)
-    await pool.executemany(
-        "INSERT INTO samples (series_id, time, value) VALUES ($1, $2, 1)",
-        [(series_id, t) for t in raw],
-    )
+    # Raw samples: one every 6 h from 10 days ago to now, sealed into chunks by the real job
+    # (the newest stay in the head).
+    raw = [(now - timedelta(hours=6 * i)).replace(microsecond=0) for i in range(41)]
+    await write(pool, [Sample("old-1", "cpu", {}, int(t.timestamp() * 1000), 1.0) for t in raw])
+    await roll_up_and_seal(pool)
+    assert await pool.fetchval("SELECT count(*) FROM sample_chunks") > 30
     written["samples"] = raw
     for table, keep in (("rollup_1m", SETTINGS.rollup_1m), ("rollup_1h", SETTINGS.rollup_1h)):
         times = around(now - timedelta(seconds=keep), 20, 5, timedelta(minutes=1))
@@ -116,6 +114,14 @@ SEEDED = {
 }
 
 
+async def raw_times(pool: asyncpg.Pool) -> list[datetime]:
+    """Every raw sample time of the seeded series, sealed or in the head, newest first."""
+    rows = await read_back(pool, 0, int(datetime.now(UTC).timestamp() * 1000) + 60_000)
+    seeded = await pool.fetchval("SELECT id FROM series WHERE host = 'old-1'")
+    times = rows.times_us[rows.series_ids == seeded] // 1000
+    return sorted((datetime.fromtimestamp(t / 1000, UTC) for t in times.tolist()), reverse=True)
+
+
 async def times_in(pool: asyncpg.Pool, table: str, column: str) -> list[datetime]:
     rows = await pool.fetch(
         f'SELECT "{column}" AS t FROM {table} WHERE {SEEDED[table]} ORDER BY 1 DESC'
@@ -155,17 +161,21 @@ async def test_retention_removes_exactly_what_is_older_than_each_limit_while_ing
         stop.set()
         sent = await ingest
 
-    # Raw samples go by whole UTC days: a day is dropped once all of it is older than 7 days.
+    # Sealed raw samples go by whole UTC days: a day's chunks are dropped once all of it is
+    # older than 7 days.
     raw_cutoff = now - timedelta(seconds=SETTINGS.raw_samples)
     kept_raw = [t for t in written["samples"] if midnight(t) + DAY > raw_cutoff]
-    assert await times_in(pool, "samples", "time") == sorted(kept_raw, reverse=True)
+    assert await raw_times(pool) == sorted(kept_raw, reverse=True)
     assert all(t > raw_cutoff - DAY for t in kept_raw)
     assert any(t < raw_cutoff for t in written["samples"])  # the test did seed older samples
     dropped_days = sorted(
         {midnight(t) for t in written["samples"]} - {midnight(t) for t in kept_raw}
     )
-    assert report.dropped_partitions == [f"samples_p{d:%Y%m%d}" for d in dropped_days]
-    assert not set(report.dropped_partitions) & set(await sample_partitions(pool))
+    assert report.dropped_partitions == [f"sample_chunks_p{d:%Y%m%d}" for d in dropped_days]
+    assert not await pool.fetchval(
+        "SELECT count(*) FROM sealed_day_stats WHERE day = ANY($1::date[])",
+        [d.date() for d in dropped_days],
+    )
 
     limits = {
         "rollup_1m": ("bucket", SETTINGS.rollup_1m),
@@ -223,9 +233,16 @@ async def test_a_second_process_skips_while_one_runs(pool: asyncpg.Pool) -> None
 
 def test_partitions_to_drop_keeps_a_day_until_all_of_it_is_older_than_the_limit() -> None:
     now = datetime(2026, 11, 27, 4, 0, tzinfo=UTC)
-    names = [f"samples_p202611{d:02d}" for d in range(18, 28)] + ["samples_default", "other"]
+    names = [f"sample_chunks_p202611{d:02d}" for d in range(18, 28)] + ["samples_default", "other"]
     # Cutoff 2026-11-20 04:00: the 19th ended before it, the 20th did not.
-    assert partitions_to_drop(names, now, 7 * 86400) == ["samples_p20261118", "samples_p20261119"]
+    assert partitions_to_drop(names, now, 7 * 86400) == [
+        "sample_chunks_p20261118",
+        "sample_chunks_p20261119",
+    ]
+    # Head windows and the previous schema's days go the same way, should any be left.
+    assert partitions_to_drop(
+        ["samples_h2026112002", "samples_h2026112004", "samples_p20261119"], now, 7 * 86400
+    ) == ["samples_h2026112002", "samples_p20261119"]
 
 
 def test_settings_take_prometheus_durations() -> None:
