@@ -89,7 +89,7 @@ async def test_a_database_of_todays_schema_is_migrated_sealed_and_fully_readable
 
         async def everything() -> dict[tuple[int, int], float]:
             got = await read_back(
-                pool, int(start.timestamp() * 1000), int(now.timestamp() * 1000) + 1
+                pool, int(start.timestamp() * 1000), int(now.timestamp() * 1000) + 60_000
             )
             return {
                 (sid, t // 1000): v
