@@ -374,10 +374,12 @@ async def seed_history(dsn: str, days: int = 30) -> int:
         )
         end = datetime.now(UTC).replace(microsecond=0)
         start = end - timedelta(days=days)
-        for d in range(days + 2):
-            await conn.fetchval(
-                "SELECT hostpulse_ensure_samples_partition($1)", (start + timedelta(days=d)).date()
-            )
+        await conn.execute(  # one head partition per 2-hour window (041_sealed_chunks.sql)
+            "SELECT hostpulse_ensure_head_partition(t) "
+            "FROM generate_series($1::timestamptz, $2::timestamptz, '2 hours') t",
+            start,
+            end + timedelta(hours=2),
+        )
         n = days * 86400 // 2
         rows = [(sid, start + timedelta(seconds=2 * i), (i % 500) / 500) for i in range(n)]
         for chunk in range(0, n, 50_000):

@@ -21,7 +21,7 @@ import os
 import statistics
 import time
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -36,6 +36,7 @@ from backend.storage.writer import SampleWriter
 ADMIN_DSN = os.environ.get("HOSTPULSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 HOSTS = 50
 REPORT_INTERVAL_MS = 2_000
+WINDOW_MS = 2 * 3_600_000  # one head partition per 2-hour window (041_sealed_chunks.sql)
 TARGET_RATIO = 0.3
 TARGET_SAMPLES_PER_S = 60_000
 TARGET_30D_MS = 100.0
@@ -93,10 +94,9 @@ async def bench_raw_copy(pool: asyncpg.Pool, batches: list[IngestBatch]) -> floa
     series = SeriesIds()
     async with pool.acquire() as conn:
         await series.resolve(conn, (series_key(s) for b in batches for s in b.samples))
-        for day in {s.time_ms // 86_400_000 for b in batches for s in b.samples}:
+        for window in {s.time_ms // WINDOW_MS for b in batches for s in b.samples}:
             await conn.execute(
-                "SELECT hostpulse_ensure_samples_partition($1)",
-                date(1970, 1, 1) + timedelta(days=day),
+                "SELECT hostpulse_ensure_head_partition($1)", ms_to_datetime(window * WINDOW_MS)
             )
         rows = [
             (series.ids[series_key(s)], ms_to_datetime(s.time_ms), s.value)
@@ -140,10 +140,12 @@ async def load_history(pool: asyncpg.Pool, series_count: int) -> tuple[int, int]
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=30)
     async with pool.acquire() as conn:
-        for offset in range(32):
-            await conn.execute(
-                "SELECT hostpulse_ensure_samples_partition($1)", (start + timedelta(offset)).date()
-            )
+        await conn.execute(
+            "SELECT hostpulse_ensure_head_partition(t) "
+            "FROM generate_series($1::timestamptz, $2::timestamptz, '2 hours') t",
+            start,
+            end + timedelta(hours=2),
+        )
         ids = [
             await conn.fetchval(
                 "INSERT INTO series (metric, host, labels) VALUES ('hist_metric', 'hist-host', $1)"

@@ -76,6 +76,15 @@ BEGIN
 END
 $$;
 
+-- The rule for two arrivals of one (series, time) with different values (sample_merge.py): the
+-- larger one by IEEE 754 total order wins. This is that order as an int8 key (the float's bits,
+-- the non-sign bits flipped for negatives), so SQL and numpy pick the same value every time.
+CREATE FUNCTION hostpulse_value_order(v double precision) RETURNS bigint
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE WHEN b < 0 THEN b # 9223372036854775807 ELSE b END
+    FROM (SELECT ('x' || encode(float8send(v), 'hex'))::bit(64)::bigint AS b) AS bits
+$$;
+
 CREATE FUNCTION hostpulse_window_start(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin('2 hours', t, 'epoch'::timestamptz) $$;
 

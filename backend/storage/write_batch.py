@@ -16,11 +16,10 @@ import numpy as np
 import orjson
 
 from backend.model import ProcessSnapshot
-from backend.storage.chunk_store import datetime_to_us, us_to_datetime
 from backend.storage.postgres import Connection
 from backend.storage.rollups import datetime_to_ms, mark_pending, minutes_of, ms_to_datetime
 from backend.storage.sample_merge import Rows as SampleRows
-from backend.storage.sample_merge import merge, value_order
+from backend.storage.sample_merge import merge
 from backend.storage.series_ids import MAX_TIME_MS, InvalidSample, SeriesKey
 
 # A binary COPY row: 3 fields of 8 bytes; int8 series_id, timestamptz (µs since 2000), float8.
@@ -199,8 +198,36 @@ async def commit_batch(
     return dropped
 
 
+# The set-based path for a batch holding samples stored already: the batch (one row per
+# (series, time) by then) is COPYed into a per-connection temporary table, the stored rows it
+# meets are locked and counted, and one INSERT ... ON CONFLICT applies the rule of sample_merge.
+_STAGE = "hostpulse_stage"
+_CREATE_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
+    series_id bigint NOT NULL, time timestamptz NOT NULL, value double precision NOT NULL
+) ON COMMIT DELETE ROWS
+"""
+# Identifiers in these come from this module (samples or samples_late), never from users.
+_COUNT_STORED = """
+SELECT count(*) FILTER (WHERE hostpulse_value_order(new) = hostpulse_value_order(old)),
+       count(*) FILTER (WHERE hostpulse_value_order(new) <> hostpulse_value_order(old))
+FROM (SELECT s.value AS new, t.value AS old FROM {stage} s JOIN {table} t USING (series_id, time)
+      FOR UPDATE OF t) AS met
+"""
+_APPLY = """
+INSERT INTO {table} AS t (series_id, time, value) SELECT series_id, time, value FROM {stage}
+ON CONFLICT (series_id, time) DO UPDATE SET value = EXCLUDED.value
+WHERE hostpulse_value_order(EXCLUDED.value) > hostpulse_value_order(t.value)
+"""
+
+
 async def _write_once_each(conn: Connection, table: str, part: Rows) -> Dropped:
-    """Insert the new (series, time)s of `part`, replace stored values the rule says lose."""
+    """Insert the new (series, time)s of `part`, replace stored values the rule says lose.
+
+    The counts are exact unless another process stores one of these (series, time)s between
+    the count and the insert (two workers receiving the same retry at once); the stored value is
+    right either way, since ON CONFLICT applies the rule.
+    """
     series_ids, times_ms, values = part
     incoming = merge(
         SampleRows(
@@ -209,45 +236,19 @@ async def _write_once_each(conn: Connection, table: str, part: Rows) -> Dropped:
             np.array(values, np.float64),
         )
     )
-    dropped = Dropped(incoming.duplicates, incoming.conflicts)
     new = incoming.rows
-    times = [us_to_datetime(t) for t in new.times_us.tolist()]
-    # Identifiers come from this module, never from users.
-    stored = await conn.fetch(
-        f"SELECT t.series_id, t.time, t.value FROM {table} t "  # noqa: S608
-        "JOIN unnest($1::bigint[], $2::timestamptz[]) AS k(series_id, time) "
-        "USING (series_id, time) FOR UPDATE OF t",
-        new.series_ids.tolist(),
-        times,
+    await conn.execute(_CREATE_STAGE)
+    await conn.copy_to_table(
+        _STAGE,
+        source=_one_chunk(
+            copy_data(new.series_ids.tolist(), (new.times_us // 1000).tolist(), new.values.tolist())
+        ),
+        columns=("series_id", "time", "value"),
+        format="binary",
     )
-    existing = {(r["series_id"], datetime_to_us(r["time"])): r["value"] for r in stored}
-    inserts: Rows = ([], [], [])
-    updates: Rows = ([], [], [])
-    for sid, t_us, value in zip(new.series_ids.tolist(), new.times_us.tolist(),
-                                new.values.tolist(), strict=True):  # fmt: skip
-        old = existing.get((sid, t_us))
-        target = inserts if old is None else updates
-        if old is not None:
-            keys = value_order(np.array([old, value], np.float64))
-            if keys[0] == keys[1]:
-                dropped.duplicates += 1
-                continue
-            dropped.conflicts += 1
-            if keys[0] > keys[1]:
-                continue
-        target[0].append(sid)
-        target[1].append(t_us // 1000)
-        target[2].append(value)
-    if inserts[0]:
-        await conn.copy_to_table(
-            table, source=_one_chunk(copy_data(*inserts)), columns=("series_id", "time", "value"),
-            format="binary",
-        )  # fmt: skip
-    if updates[0]:
-        await conn.execute(
-            f"UPDATE {table} t SET value = u.value "  # noqa: S608
-            "FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[]) "
-            "AS u(series_id, time, value) WHERE t.series_id = u.series_id AND t.time = u.time",
-            updates[0], [ms_to_datetime(t) for t in updates[1]], updates[2],
-        )  # fmt: skip
-    return dropped
+    [(identical, conflicting)] = await conn.fetch(_COUNT_STORED.format(stage=_STAGE, table=table))
+    await conn.execute(_APPLY.format(stage=_STAGE, table=table))
+    # Emptied for the other table's part in this transaction (DELETE: TRUNCATE would give the
+    # temporary table a new file, and pg_class a new row, per batch).
+    await conn.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - a constant
+    return Dropped(incoming.duplicates + identical, incoming.conflicts + conflicting)

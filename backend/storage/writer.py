@@ -27,6 +27,9 @@ from backend.storage.write_batch import PendingItem, build_records, commit_batch
 
 log = logging.getLogger(__name__)
 _WINDOW_MS = 2 * 3_600_000  # a head partition per 2-hour window (041_sealed_chunks.sql)
+# After a batch met stored samples (a sender re-sending), this many batches go straight to the
+# set-based path: a plain COPY failing on a duplicate wastes its work and leaves dead rows.
+_DEDUPLICATE_FOR_BATCHES = 50
 # Errors that retrying cannot fix: the batch is split and the offending ingest batch dropped.
 _POISON_ERRORS = (
     asyncpg.DataError,
@@ -74,6 +77,7 @@ class SampleWriter:
         self._frontier_ms = 0  # the head's frontier as of the last commit (it only moves ahead)
         self._writer_id = uuid.uuid4()
         self._batch_seq = 0
+        self._deduplicate_left = 0  # batches still to write by the set-based path
         self._retry_delay = 0.0  # > 0 while the current batch is being retried
         self._throughput = 50_000.0  # samples/s, smoothed; only used to suggest Retry-After
         self.written_samples = 0
@@ -201,7 +205,7 @@ class SampleWriter:
         seq = self._batch_seq
         delay = self._retry_initial
         retrying = False
-        deduplicate = False
+        deduplicate = self._deduplicate_left > 0
         while True:
             started = time.monotonic()
             try:
@@ -216,6 +220,7 @@ class SampleWriter:
                     # one once, right away. A violation while deduplicating (a concurrent
                     # writer's row) is retried like any other error.
                     deduplicate = True
+                    self._deduplicate_left = _DEDUPLICATE_FOR_BATCHES
                     continue
                 self.failed_attempts += 1
                 self._known_windows.clear()  # a partition may have been dropped meanwhile
@@ -267,6 +272,10 @@ class SampleWriter:
             )
         self.duplicate_samples += outcome.duplicates
         self.conflicting_samples += outcome.conflicts
+        if outcome.duplicates or outcome.conflicts:
+            self._deduplicate_left = _DEDUPLICATE_FOR_BATCHES
+        elif deduplicate:
+            self._deduplicate_left -= 1
         if outcome.frontier_ms is not None:
             self._frontier_ms = outcome.frontier_ms
 

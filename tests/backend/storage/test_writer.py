@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import cast
 
 import asyncpg
+import numpy as np
 import orjson
 import pytest
 
 from backend.model import IngestBatch, Overloaded, ProcessSnapshot, Sample
 from backend.storage.sample_columns import as_columns
+from backend.storage.sample_merge import value_order
 from backend.storage.series_ids import InvalidSample
 from backend.storage.writer import SampleWriter
 from tests.backend.storage.storage_support import batch_of, now_ms, sample, wait_until
@@ -226,3 +229,58 @@ async def test_a_bad_sample_in_columns_refuses_the_whole_batch(pool: asyncpg.Poo
     with pytest.raises(InvalidSample, match="NUL"):
         writer.enqueue(IngestBatch("json", as_columns([good, bad])))
     assert writer.queue_depth == 0
+
+
+async def test_resent_samples_are_stored_once_identical_and_conflicting_counted(
+    pool: asyncpg.Pool,
+) -> None:
+    writer = SampleWriter(pool, flush_interval=0.01)
+    await writer.start()
+    t = now_ms()
+    first = [sample(float(c), t, labels={"cpu": str(c)}) for c in range(100)]
+    writer.enqueue(batch_of(*first))
+    await wait_until(lambda: writer.written_samples == 100, what="the first batch")
+    # The same batch again, with 10 values changed (5 larger, which win; 5 smaller, which lose),
+    # -0.0 against a stored +0.0 (loses: total order) and 3 new samples; then a sender that
+    # keeps re-sending: every batch is stored once.
+    again = list(first)
+    for c in range(1, 6):
+        again[c] = sample(c + 0.5, t, labels={"cpu": str(c)})
+        again[c + 10] = sample(c + 10 - 0.5, t, labels={"cpu": str(c + 10)})
+    again[0] = sample(-0.0, t, labels={"cpu": "0"})
+    again += [sample(1.0, t + 1_000, labels={"cpu": str(c)}) for c in range(3)]
+    writer.enqueue(batch_of(*again))
+    for _ in range(5):
+        writer.enqueue(batch_of(*first[50:]))
+    await writer.stop(timeout=30)
+
+    stored = {
+        (r["cpu"], r["time_ms"]): r["value"]
+        for r in await pool.fetch(
+            "SELECT s.labels->>'cpu' AS cpu, (extract(epoch FROM x.time) * 1000)::int8 AS time_ms,"
+            " x.value FROM samples x JOIN series s ON s.id = x.series_id"
+        )
+    }
+    expected = {(str(c), t): float(c) for c in range(100)}
+    expected.update({(str(c), t): c + 0.5 for c in range(1, 6)})
+    expected.update({(str(c), t + 1_000): 1.0 for c in range(3)})
+    assert stored == expected
+    assert str(stored["0", t]) == "0.0"  # +0.0 kept
+    assert writer.conflicting_samples == 11
+    assert writer.duplicate_samples == (100 - 11) + 5 * 50
+    assert writer.written_samples == 100 + 103 + 250
+
+
+async def test_sql_and_numpy_order_values_alike(pool: asyncpg.Pool) -> None:
+    """hostpulse_value_order (the writer's ON CONFLICT) and sample_merge.value_order (reads, the
+    sealing job) agree, so the same value wins wherever two arrivals meet."""
+    values = [0.0, -0.0, 1.0, -1.0, 5e-324, -5e-324, 1.7976931348623157e308, math.inf,
+              -math.inf, math.nan, -math.nan, 0.1, -2.5, 1e-300]  # fmt: skip
+    in_sql = await pool.fetch("SELECT hostpulse_value_order(v) FROM unnest($1::float8[]) v", values)
+    keys = value_order(np.array(values, np.float64)).tolist()
+    assert [row[0] for row in in_sql] == keys
+    ordered = [v for _, v in sorted(zip(keys, values, strict=True))]
+    assert [math.copysign(1, v) for v in ordered if math.isnan(v)] == [-1, 1]  # first, last
+    assert list(map(str, ordered[1:-1])) == ["-inf", "-2.5", "-1.0", "-5e-324", "-0.0", "0.0",
+                                             "5e-324", "1e-300", "0.1", "1.0",
+                                             "1.7976931348623157e+308", "inf"]  # fmt: skip
