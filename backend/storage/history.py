@@ -73,9 +73,17 @@ _ROLLUP = _BUCKETED.format(
     GROUP BY 1, 2
     """
 )
-_ROLLUP_TABLES: dict[Resolution, tuple[str, int]] = {
-    "1m": (_ROLLUP.format(table="rollup_1m"), MINUTE_MS),
-    "1h": (_ROLLUP.format(table="rollup_1h"), HOUR_MS),
+# The rows of the same buckets unsummed, for when a float8 sum overflows in SQL (an error there):
+# _assemble adds them up in Python, which gives infinity as IEEE 754 does.
+_ROLLUP_ROWS = """
+SELECT series_id, (date_part('epoch', date_bin($4::interval, bucket, 'epoch'::timestamptz))
+                   * 1000)::int8 AS bucket_ms, sum, min, max, count
+FROM {table}
+WHERE series_id = ANY($1::bigint[]) AND bucket >= $2 AND bucket < $3
+"""
+_ROLLUP_TABLES: dict[Resolution, tuple[str, str, int]] = {
+    "1m": (_ROLLUP.format(table="rollup_1m"), _ROLLUP_ROWS.format(table="rollup_1m"), MINUTE_MS),
+    "1h": (_ROLLUP.format(table="rollup_1h"), _ROLLUP_ROWS.format(table="rollup_1h"), HOUR_MS),
 }
 # (series_id, bucket_ms, sum, min, max, count)
 BucketRow = tuple[int, int, float, float, float, int]
@@ -98,40 +106,76 @@ async def query_history(
     now = int(time.time() * 1000) if now_ms is None else now_ms
     tail_ms = raw_tail_start(plan, start_ms, end_ms, now)
     containment = orjson.dumps(matchers).decode() if matchers else None
-    async with pool.acquire() as conn, history_snapshot(conn) as horizon:
-        series_rows = await conn.fetch(_SERIES, host, metric, containment, max_series + 1)
-        truncated = len(series_rows) > max_series
-        series_rows = series_rows[:max_series]
-        if not series_rows:
-            return HistoryResult(plan.resolution, plan.step_seconds, [], truncated=False)
-        ids = [row["id"] for row in series_rows]
-        step_ms = plan.step_seconds * 1000
-        rows: list[BucketRow] = []
-        if plan.resolution == "raw":
-            rows += await raw_buckets(conn, horizon, ids, start_ms, end_ms, step_ms)
-        else:
-            sql, unit_ms = _ROLLUP_TABLES[plan.resolution]
-            # A rollup bucket counts when it starts inside the range (start floored to its width).
-            first_ms = start_ms - start_ms % unit_ms
-            until_ms = end_ms if tail_ms is None else tail_ms
-            step = timedelta(milliseconds=step_ms)
-            found = await conn.fetch(
-                sql, ids, ms_to_datetime(first_ms), ms_to_datetime(until_ms), step
-            )
-            rows += [tuple(row) for row in found]
-            if tail_ms is not None:  # the last minutes, which the rollup job may not have reached
-                rows += await raw_buckets(conn, horizon, ids, tail_ms, end_ms, step_ms)
+    async with pool.acquire() as conn:
+        try:
+            found = await _read(conn, plan, host, metric, containment, max_series, start_ms,
+                                end_ms, tail_ms, in_sql=True)  # fmt: skip
+        except asyncpg.NumericValueOutOfRangeError:  # a float8 sum beyond the largest double
+            found = await _read(conn, plan, host, metric, containment, max_series, start_ms,
+                                end_ms, tail_ms, in_sql=False)  # fmt: skip
+    series_rows, rows, truncated = found
     return HistoryResult(
         plan.resolution, plan.step_seconds, _assemble(series_rows, rows, host, metric), truncated
     )
 
 
+async def _read(
+    conn: Connection,
+    plan: QueryPlan,
+    host: str,
+    metric: str,
+    containment: str | None,
+    max_series: int,
+    start_ms: int,
+    end_ms: int,
+    tail_ms: int | None,
+    *,
+    in_sql: bool,
+) -> tuple[list[asyncpg.Record], list[BucketRow], bool]:
+    """(series, bucket rows, truncated); `in_sql` False adds nothing up in SQL."""
+    async with history_snapshot(conn) as horizon:
+        series_rows = await conn.fetch(_SERIES, host, metric, containment, max_series + 1)
+        truncated = len(series_rows) > max_series
+        series_rows = series_rows[:max_series]
+        if not series_rows:
+            return [], [], False
+        ids = [row["id"] for row in series_rows]
+        step_ms = plan.step_seconds * 1000
+        rows: list[BucketRow] = []
+        if plan.resolution == "raw":
+            rows += await raw_buckets(conn, horizon, ids, start_ms, end_ms, step_ms, in_sql=in_sql)
+        else:
+            summed, unsummed, unit_ms = _ROLLUP_TABLES[plan.resolution]
+            # A rollup bucket counts when it starts inside the range (start floored to its width).
+            first_ms = start_ms - start_ms % unit_ms
+            until_ms = end_ms if tail_ms is None else tail_ms
+            step = timedelta(milliseconds=step_ms)
+            found = await conn.fetch(
+                summed if in_sql else unsummed, ids, ms_to_datetime(first_ms),
+                ms_to_datetime(until_ms), step,
+            )  # fmt: skip
+            rows += [tuple(row) for row in found]
+            if tail_ms is not None:  # the last minutes, which the rollup job may not have reached
+                rows += await raw_buckets(
+                    conn, horizon, ids, tail_ms, end_ms, step_ms, in_sql=in_sql
+                )
+    return series_rows, rows, truncated
+
+
 async def raw_buckets(
-    conn: Connection, horizon: Horizon, ids: list[int], start_ms: int, end_ms: int, step_ms: int
+    conn: Connection,
+    horizon: Horizon,
+    ids: list[int],
+    start_ms: int,
+    end_ms: int,
+    step_ms: int,
+    *,
+    in_sql: bool = True,
 ) -> list[BucketRow]:
     """Raw samples of [start, end) bucketed by `step_ms`: SQL aggregates over the head above the
-    merge horizon, merged samples (head, late, legacy and chunks) aggregated by numpy below it."""
-    split_ms = min(max(start_ms, horizon.merge_before_us // 1000), end_ms)
+    merge horizon, merged samples (head, late, legacy and chunks) aggregated by numpy below it
+    (and everywhere unless `in_sql`)."""
+    split_ms = min(max(start_ms, horizon.merge_before_us // 1000), end_ms) if in_sql else end_ms
     rows: list[BucketRow] = []
     if split_ms < end_ms:
         step = timedelta(milliseconds=step_ms)

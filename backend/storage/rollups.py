@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import numpy as np
 
 from backend.storage.chunk_store import fetch_chunks
@@ -69,6 +70,20 @@ async def mark_pending(conn: Connection, minutes: list[datetime]) -> None:
         await conn.execute(_MARK_PENDING, minutes)
 
 
+# The hour's minutes, for the overflow-safe path (summed by numpy, which gives IEEE infinity).
+_MINUTES_OF_HOUR = """
+SELECT series_id, min, max, sum, count FROM rollup_1m
+WHERE bucket >= $1::timestamptz AND bucket < $1::timestamptz + interval '1 hour'
+ORDER BY series_id
+"""
+_UPSERT_HOURS = """
+INSERT INTO rollup_1h AS r (series_id, bucket, min, max, sum, count)
+SELECT i.series_id, $1::timestamptz, i.min, i.max, i.sum, i.count
+FROM unnest($2::bigint[], $3::float8[], $4::float8[], $5::float8[], $6::bigint[])
+    AS i(series_id, min, max, sum, count)
+ON CONFLICT (series_id, bucket) DO UPDATE SET
+    min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+"""
 _UPSERT_MINUTES = """
 INSERT INTO rollup_1m AS r (series_id, bucket, min, max, sum, count)
 SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[],
@@ -87,51 +102,83 @@ async def refresh_rollups(
     Minutes above the merge horizon are aggregated in SQL from the head; older ones (late data,
     or the upgrade's legacy rows) from merged samples, for the series that have rows in them:
     the sealing job only moves a minute's rows while its rollups are up to date, so the others'
-    are already right.
+    are already right. A float8 sum beyond the largest double is an error in PostgreSQL, so a
+    batch that meets one is recomputed by numpy, whose sum is then infinite as IEEE 754 says:
+    one huge value must not stall every rollup behind it.
     """
     if not await conn.fetchval("SELECT pg_try_advisory_lock($1)", _ROLLUP_LOCK_KEY):
         return 0
     try:
         cutoff = ms_to_datetime(closed_before_ms) if closed_before_ms is not None else None
-        async with history_snapshot(conn) as horizon:
-            pending = await conn.fetch(
-                """
-                SELECT minute, version FROM rollup_pending
-                WHERE $1::timestamptz IS NULL OR minute + interval '1 minute' <= $1::timestamptz
-                ORDER BY minute LIMIT $2
-                """,
-                cutoff,
-                max_minutes,
-            )
-            minutes = [row["minute"] for row in pending]
-            merged = [m for m in minutes if datetime_to_ms(m) * 1000 < horizon.merge_before_us]
-            recomputed = [await _merged_minute(conn, horizon, minute) for minute in merged]
-        if not pending:
-            return 0
-        async with conn.transaction():
-            for minute in minutes:
-                if minute not in merged:
-                    await conn.execute(_RECOMPUTE_MINUTE, minute)
-            for b in recomputed:
-                await conn.execute(
-                    _UPSERT_MINUTES, b.series_ids, [ms_to_datetime(t // 1000) for t in
-                    b.starts_us.tolist()], b.mins, b.maxs, b.sums, b.counts,
-                )  # fmt: skip
-            for hour in hours_of(minutes):
-                await conn.execute(_RECOMPUTE_HOUR, hour)
-            # Keep any mark a writer bumped meanwhile: its batch may be missing from the recompute.
-            await conn.execute(
-                """
-                DELETE FROM rollup_pending p
-                USING unnest($1::timestamptz[], $2::bigint[]) AS done(minute, version)
-                WHERE p.minute = done.minute AND p.version = done.version
-                """,
-                minutes,
-                [row["version"] for row in pending],
-            )
-        return len(pending)
+        try:
+            return await _refresh_batch(conn, cutoff, max_minutes, in_sql=True)
+        except asyncpg.NumericValueOutOfRangeError:
+            return await _refresh_batch(conn, cutoff, max_minutes, in_sql=False)
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", _ROLLUP_LOCK_KEY)
+
+
+async def _refresh_batch(
+    conn: Connection, cutoff: datetime | None, max_minutes: int, *, in_sql: bool
+) -> int:
+    async with history_snapshot(conn) as horizon:
+        pending = await conn.fetch(
+            """
+            SELECT minute, version FROM rollup_pending
+            WHERE $1::timestamptz IS NULL OR minute + interval '1 minute' <= $1::timestamptz
+            ORDER BY minute LIMIT $2
+            """,
+            cutoff,
+            max_minutes,
+        )
+        minutes = [row["minute"] for row in pending]
+        merged = [
+            m for m in minutes if not in_sql or datetime_to_ms(m) * 1000 < horizon.merge_before_us
+        ]
+        recomputed = [await _merged_minute(conn, horizon, minute) for minute in merged]
+    if not pending:
+        return 0
+    async with conn.transaction():
+        for minute in minutes:
+            if minute not in merged:
+                await conn.execute(_RECOMPUTE_MINUTE, minute)
+        for b in recomputed:
+            await conn.execute(
+                _UPSERT_MINUTES, b.series_ids, [ms_to_datetime(t // 1000) for t in
+                b.starts_us.tolist()], b.mins, b.maxs, b.sums, b.counts,
+            )  # fmt: skip
+        for hour in hours_of(minutes):
+            if in_sql:
+                await conn.execute(_RECOMPUTE_HOUR, hour)
+            else:
+                await _hour_by_numpy(conn, hour)
+        # Keep any mark a writer bumped meanwhile: its batch may be missing from the recompute.
+        await conn.execute(
+            """
+            DELETE FROM rollup_pending p
+            USING unnest($1::timestamptz[], $2::bigint[]) AS done(minute, version)
+            WHERE p.minute = done.minute AND p.version = done.version
+            """,
+            minutes,
+            [row["version"] for row in pending],
+        )
+    return len(pending)
+
+
+async def _hour_by_numpy(conn: Connection, hour: datetime) -> None:
+    rows = await conn.fetch(_MINUTES_OF_HOUR, hour)
+    if not rows:
+        return
+    ids = np.array([row["series_id"] for row in rows], np.int64)
+    first = np.flatnonzero(np.concatenate([[True], ids[1:] != ids[:-1]]))
+    column = {name: np.array([row[name] for row in rows]) for name in ("min", "max", "sum")}
+    counts = np.add.reduceat(np.array([row["count"] for row in rows], np.int64), first)
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, or NaN for inf + -inf: IEEE's sums
+        sums = np.add.reduceat(column["sum"], first)
+    await conn.execute(
+        _UPSERT_HOURS, hour, ids[first], np.minimum.reduceat(column["min"], first),
+        np.maximum.reduceat(column["max"], first), sums, counts,
+    )  # fmt: skip
 
 
 async def _merged_minute(conn: Connection, horizon: Horizon, minute: datetime) -> Buckets:

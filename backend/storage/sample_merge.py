@@ -138,10 +138,12 @@ def bucket_aggregates(rows: Rows, step_us: int) -> Buckets:
     first = np.flatnonzero(np.concatenate([[True], change]))
     v = rows.values
     counts = np.diff(np.concatenate([first, [len(rows)]]))
+    with np.errstate(over="ignore", invalid="ignore"):  # inf, or NaN for inf + -inf: IEEE's sums
+        sums = np.add.reduceat(v, first)
     return Buckets(
         s[first],
         starts[first],
-        np.add.reduceat(v, first),
+        sums,
         np.minimum.reduceat(v, first),
         np.maximum.reduceat(v, first),
         counts.astype(np.int64),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
+import sys
 from datetime import UTC, datetime
 
 import asyncpg
 
+from backend.storage.history import query_history
 from backend.storage.rollups import (
     HOUR_MS,
     MINUTE_MS,
@@ -121,3 +124,47 @@ def test_minutes_and_hours_of_times() -> None:
         datetime(2030, 1, 1, 12, tzinfo=UTC),
         datetime(2030, 1, 1, 13, tzinfo=UTC),
     ]
+
+
+async def test_a_sum_beyond_the_largest_double_is_infinite_and_stalls_nothing(
+    pool: asyncpg.Pool,
+) -> None:
+    """PostgreSQL's float8 sum raises on overflow; the rollup job must not stall on one minute
+    (every later minute waits behind it), and history reads must answer."""
+    big = sys.float_info.max
+    minute = now_ms() - 2 * HOUR_MS
+    minute -= minute % HOUR_MS - 10 * MINUTE_MS  # minutes 10 and 11 of an hour
+    writer = SampleWriter(pool, flush_interval=0.05)
+    await writer.start()
+    writer.enqueue(batch_of(
+        sample(big, minute + 1_000, labels={"cpu": "0"}),  # the minute's sum overflows
+        sample(big, minute + 2_000, labels={"cpu": "0"}),
+        sample(1.5, minute + 1_000, labels={"cpu": "1"}),
+        sample(2.5, minute + 61_000, labels={"cpu": "1"}),  # a later minute, not held back
+        sample(big, minute + 1_000, labels={"cpu": "2"}),  # the hour's sum overflows
+        sample(big, minute + 61_000, labels={"cpu": "2"}),
+    ))  # fmt: skip
+    await writer.stop(timeout=30)  # brings the rollups up to date
+
+    hour = minute - minute % HOUR_MS
+    assert await pool.fetchval("SELECT count(*) FROM rollup_pending") == 0
+    assert await _rollup(pool, "rollup_1m") == {
+        ("0", minute): (big, big, math.inf, 2),
+        ("1", minute): (1.5, 1.5, 1.5, 1),
+        ("1", minute + MINUTE_MS): (2.5, 2.5, 2.5, 1),
+        ("2", minute): (big, big, big, 1),
+        ("2", minute + MINUTE_MS): (big, big, big, 1),
+    }
+    assert await _rollup(pool, "rollup_1h") == {
+        ("0", hour): (big, big, math.inf, 2),
+        ("1", hour): (1.5, 2.5, 4.0, 2),
+        ("2", hour): (big, big, math.inf, 2),
+    }
+    # Raw samples summed in 30 s buckets, 1-minute rollups in 2-minute buckets, 1-hour rollups.
+    for cpu, step in (("0", 30.0), ("2", 120.0), ("2", 3600.0)):
+        result = await query_history(
+            pool, host="web-1", metric="system_cpu_utilization_ratio", start_ms=hour,
+            end_ms=hour + HOUR_MS, step_seconds=step, matchers={"cpu": cpu},
+        )  # fmt: skip
+        [point] = result.series[0].points
+        assert (point.avg, point.max, point.count) == (math.inf, big, 2), step
