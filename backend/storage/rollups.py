@@ -16,7 +16,7 @@ import numpy as np
 from backend.storage.chunk_store import fetch_chunks
 from backend.storage.postgres import Connection
 from backend.storage.sample_merge import Buckets, bucket_aggregates, concat_rows, merge
-from backend.storage.sealed_reads import Horizon, history_snapshot, row_form
+from backend.storage.sealed_reads import Horizon, history_snapshot, read_merged, row_form
 
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
@@ -74,6 +74,7 @@ async def mark_pending(conn: Connection, minutes: list[datetime]) -> None:
 _MINUTES_OF_HOUR = """
 SELECT series_id, min, max, sum, count FROM rollup_1m
 WHERE bucket >= $1::timestamptz AND bucket < $1::timestamptz + interval '1 hour'
+  AND ($2::bigint[] IS NULL OR series_id = ANY($2::bigint[]))
 ORDER BY series_id
 """
 _UPSERT_HOURS = """
@@ -165,8 +166,37 @@ async def _refresh_batch(
     return len(pending)
 
 
-async def _hour_by_numpy(conn: Connection, hour: datetime) -> None:
-    rows = await conn.fetch(_MINUTES_OF_HOUR, hour)
+async def correct_minutes(
+    conn: Connection, horizon: Horizon, minutes: set[tuple[int, int]]
+) -> None:
+    """Recompute the rollups of these (series id, minute start µs) from merged samples, and
+    their hours: for minutes whose rollups were computed before each sample was stored once
+    (the schema before 041 rolled a retried batch up twice). In the caller's transaction."""
+    if not minutes:
+        return
+    # Waits for a rollup batch in progress, which could otherwise write an hour from the
+    # minutes as they were before this transaction.
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", _ROLLUP_LOCK_KEY)
+    ids = sorted({series_id for series_id, _ in minutes})
+    starts = [start for _, start in minutes]
+    merged = await read_merged(conn, horizon, ids, min(starts), max(starts) + MINUTE_MS * 1000)
+    b = bucket_aggregates(merged.rows, MINUTE_MS * 1000)
+    keys = zip(b.series_ids.tolist(), b.starts_us.tolist(), strict=True)
+    wanted = np.array([key in minutes for key in keys], bool)
+    await conn.execute(
+        _UPSERT_MINUTES, b.series_ids[wanted], [ms_to_datetime(t // 1000) for t in
+        b.starts_us[wanted].tolist()], b.mins[wanted], b.maxs[wanted], b.sums[wanted],
+        b.counts[wanted],
+    )  # fmt: skip
+    for hour in hours_of(ms_to_datetime(start // 1000) for start in set(starts)):
+        await _hour_by_numpy(conn, hour, ids)
+
+
+async def _hour_by_numpy(
+    conn: Connection, hour: datetime, series_ids: list[int] | None = None
+) -> None:
+    """The hour's rollups (of `series_ids`, or all) from its minutes, summed by numpy."""
+    rows = await conn.fetch(_MINUTES_OF_HOUR, hour, series_ids)
     if not rows:
         return
     ids = np.array([row["series_id"] for row in rows], np.int64)

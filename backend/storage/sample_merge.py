@@ -101,6 +101,20 @@ def merge(rows: Rows) -> Merged:
     return Merged(rows.take(order[last]), identical, int(np.count_nonzero(dropped)) - identical)
 
 
+MINUTE_US = 60_000_000
+
+
+def repeated_minutes(rows: Rows) -> set[tuple[int, int]]:
+    """(series id, minute start µs) of every minute holding a (series, time) more than once."""
+    if len(rows) < 2:
+        return set()
+    order = np.lexsort((rows.times_us, rows.series_ids))
+    s, t = rows.series_ids[order], rows.times_us[order]
+    again = np.flatnonzero((s[1:] == s[:-1]) & (t[1:] == t[:-1])) + 1
+    minutes = t[again] - np.mod(t[again], MINUTE_US)
+    return set(zip(s[again].tolist(), minutes.tolist(), strict=True))
+
+
 def runs(keys: np.ndarray) -> Iterator[tuple[int, int]]:
     """(start, end) of each run of equal neighbours in `keys` (sorted input: each distinct key)."""
     if len(keys) == 0:

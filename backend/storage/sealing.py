@@ -33,7 +33,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.storage.chunk_store import copy_rows, datetime_to_us, lock_chunks, write_chunks
 from backend.storage.postgres import Connection
-from backend.storage.sample_merge import WINDOW_US, Merged, concat_rows, merge, window_starts
+from backend.storage.rollups import correct_minutes
+from backend.storage.sample_merge import (
+    WINDOW_US,
+    Merged,
+    concat_rows,
+    merge,
+    repeated_minutes,
+    window_starts,
+)
+from backend.storage.sealed_reads import read_horizon
 from exporter.config import Duration
 
 log = logging.getLogger(__name__)
@@ -231,6 +240,10 @@ class Sealer:
                 end,
             )
             await self._merge_into_chunks(conn, merge(rows))
+            if name.startswith(_LEGACY_PREFIX):
+                # The schema before 041 rolled each copy of a re-sent sample up: correct the
+                # minutes it stored twice, now that they hold each sample once.
+                await correct_minutes(conn, await read_horizon(conn), repeated_minutes(rows))
             await conn.execute(
                 "UPDATE sealing_progress SET next_series_id = $2, rows_sealed = rows_sealed + $3 "
                 "WHERE relname = $1",
