@@ -8,18 +8,13 @@ which process wrote it, or whether it is merged in a read, by the writer or by t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
 WINDOW_US = 2 * 3_600 * 1_000_000  # one chunk per series and 2-hour window (041_sealed_chunks)
-# A binary COPY row of (int8, timestamptz, float8): field count, then length + value per field.
-_COPY_ROW = np.dtype(
-    [("n", ">i2"), ("l1", ">i4"), ("series_id", ">i8"), ("l2", ">i4"), ("time", ">i8"),
-     ("l3", ">i4"), ("value", ">f8")]
-)  # fmt: skip
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
@@ -53,20 +48,29 @@ def concat_rows(parts: Iterable[Rows]) -> Rows:
     )
 
 
-def rows_from_copy(data: bytes) -> Rows:
-    """The rows of `COPY (SELECT series_id, time, value ...) TO STDOUT (FORMAT binary)`."""
+def columns_from_copy(data: bytes, types: Sequence[str]) -> list[np.ndarray]:
+    """The columns of binary COPY output whose fields are all 8 bytes wide and never NULL
+    (int8, timestamptz, float8): `types` are their numpy big-endian types ('>i8', '>f8')."""
     if not data.startswith(_COPY_SIGNATURE):
         raise ValueError("not PostgreSQL binary COPY data")
     extension = int.from_bytes(data[15:19], "big")
     body = memoryview(data)[19 + extension : len(data) - 2]  # the trailer is int16 -1
-    if len(body) % _COPY_ROW.itemsize:
-        raise ValueError("binary COPY rows are not all (bigint, timestamptz, double precision)")
-    rows = np.frombuffer(body, _COPY_ROW)
-    return Rows(
-        rows["series_id"].astype(np.int64),
-        rows["time"].astype(np.int64) + PG_EPOCH_US,
-        rows["value"].astype(np.float64),
-    )
+    fields = [("n", ">i2")]
+    for index, kind in enumerate(types):
+        fields += [(f"length{index}", ">i4"), (f"c{index}", kind)]
+    row = np.dtype(fields)
+    if len(body) % row.itemsize:
+        raise ValueError(f"binary COPY rows are not {len(types)} fields of 8 bytes")
+    rows = np.frombuffer(body, row)
+    if len(rows) and (rows["n"] != len(types)).any():
+        raise ValueError(f"binary COPY rows are not {len(types)} fields of 8 bytes")
+    return [rows[f"c{index}"].astype(kind.replace(">", "=")) for index, kind in enumerate(types)]
+
+
+def rows_from_copy(data: bytes) -> Rows:
+    """The rows of `COPY (SELECT series_id, time, value ...) TO STDOUT (FORMAT binary)`."""
+    series_ids, times, values = columns_from_copy(data, (">i8", ">i8", ">f8"))
+    return Rows(series_ids, times + PG_EPOCH_US, values)
 
 
 def value_order(values: np.ndarray) -> np.ndarray:
@@ -162,3 +166,27 @@ def bucket_aggregates(rows: Rows, step_us: int) -> Buckets:
         np.maximum.reduceat(v, first),
         counts.astype(np.int64),
     )
+
+
+def combine_buckets(parts: Sequence[Buckets]) -> Buckets:
+    """One row per (series, bucket) of `parts`, sorted by series then bucket: parts of a bucket
+    (read from different places) add up."""
+    chosen = [part for part in parts if len(part.series_ids)]
+    if not chosen:
+        return bucket_aggregates(empty_rows(), 1)
+    s, t, sums, mins, maxs, counts = (
+        np.concatenate([getattr(p, name) for p in chosen])
+        for name in ("series_ids", "starts_us", "sums", "mins", "maxs", "counts")
+    )
+    order = np.lexsort((t, s))
+    s, t = s[order], t[order]
+    change = np.concatenate([[True], (s[1:] != s[:-1]) | (t[1:] != t[:-1])])
+    if change.all():
+        return Buckets(s, t, sums[order], mins[order], maxs[order], counts[order])
+    first = np.flatnonzero(change)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = np.add.reduceat(sums[order], first)
+    return Buckets(
+        s[first], t[first], total, np.minimum.reduceat(mins[order], first),
+        np.maximum.reduceat(maxs[order], first), np.add.reduceat(counts[order], first),
+    )  # fmt: skip

@@ -199,8 +199,10 @@ async def commit_batch(
 
 
 # The set-based path for a batch holding samples stored already: the batch (one row per
-# (series, time) by then) is COPYed into a per-connection temporary table, the stored rows it
-# meets are locked and counted, and one INSERT ... ON CONFLICT applies the rule of sample_merge.
+# (series, time) by then) is COPYed into a per-connection temporary table; what is new is
+# inserted (ON CONFLICT DO NOTHING waits for a concurrent writer of the same row, so whatever
+# it skips is committed), then the stored rows left are locked, counted, and replaced where the
+# rule of sample_merge says the stored value loses.
 _STAGE = "hostpulse_stage"
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
@@ -208,26 +210,29 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
 ) ON COMMIT DELETE ROWS
 """
 # Identifiers in these come from this module (samples or samples_late), never from users.
+_INSERT_NEW = """
+WITH inserted AS (
+    INSERT INTO {table} (series_id, time, value) SELECT series_id, time, value FROM {stage}
+    ON CONFLICT (series_id, time) DO NOTHING
+    RETURNING series_id, time
+)
+DELETE FROM {stage} s USING inserted i WHERE s.series_id = i.series_id AND s.time = i.time
+"""
 _COUNT_STORED = """
 SELECT count(*) FILTER (WHERE hostpulse_value_order(new) = hostpulse_value_order(old)),
        count(*) FILTER (WHERE hostpulse_value_order(new) <> hostpulse_value_order(old))
 FROM (SELECT s.value AS new, t.value AS old FROM {stage} s JOIN {table} t USING (series_id, time)
       FOR UPDATE OF t) AS met
 """
-_APPLY = """
-INSERT INTO {table} AS t (series_id, time, value) SELECT series_id, time, value FROM {stage}
-ON CONFLICT (series_id, time) DO UPDATE SET value = EXCLUDED.value
-WHERE hostpulse_value_order(EXCLUDED.value) > hostpulse_value_order(t.value)
+_REPLACE_LOSERS = """
+UPDATE {table} t SET value = s.value FROM {stage} s
+WHERE t.series_id = s.series_id AND t.time = s.time
+  AND hostpulse_value_order(s.value) > hostpulse_value_order(t.value)
 """
 
 
 async def _write_once_each(conn: Connection, table: str, part: Rows) -> Dropped:
-    """Insert the new (series, time)s of `part`, replace stored values the rule says lose.
-
-    The counts are exact unless another process stores one of these (series, time)s between
-    the count and the insert (two workers receiving the same retry at once); the stored value is
-    right either way, since ON CONFLICT applies the rule.
-    """
+    """Insert the new (series, time)s of `part`, replace stored values the rule says lose."""
     series_ids, times_ms, values = part
     incoming = merge(
         SampleRows(
@@ -246,8 +251,10 @@ async def _write_once_each(conn: Connection, table: str, part: Rows) -> Dropped:
         columns=("series_id", "time", "value"),
         format="binary",
     )
+    await conn.execute(_INSERT_NEW.format(stage=_STAGE, table=table))
     [(identical, conflicting)] = await conn.fetch(_COUNT_STORED.format(stage=_STAGE, table=table))
-    await conn.execute(_APPLY.format(stage=_STAGE, table=table))
+    if conflicting:
+        await conn.execute(_REPLACE_LOSERS.format(stage=_STAGE, table=table))
     # Emptied for the other table's part in this transaction (DELETE: TRUNCATE would give the
     # temporary table a new file, and pg_class a new row, per batch).
     await conn.execute(f"DELETE FROM {_STAGE}")  # noqa: S608 - a constant
