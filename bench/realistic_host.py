@@ -129,7 +129,9 @@ def _values_for(metric: str, labels: dict[str, str]) -> Values:
     if metric == "process_memory_usage_bytes":
         return lambda rng, n: _pages(rng, n, rng.uniform(5e7, 2e9), 3e5)
     if metric == "process_memory_virtual_bytes":
-        return lambda rng, n: _rarely_changes(rng, n, 4096 * rng.integers(10**5, 10**6), 4096 * 256)
+        return lambda rng, n: _rarely_changes(
+            rng, n, 4096.0 * int(rng.integers(10**5, 10**6)), 4096 * 256
+        )
     if metric == "process_threads":
         return lambda rng, n: _rarely_changes(rng, n, float(rng.integers(1, 64)), 1.0)
     if metric == "hostpulse_collector_duration_seconds":  # perf_counter differences: all noise

@@ -35,74 +35,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
-import numpy as np
 from backend_bench import cpu_of_programs
+from head_loader import copy_window, register
 from realistic_host import INTERVAL_MS, Series, host_series
 
 from backend.storage.chunk_store import us_to_datetime
 from backend.storage.history import query_history
 from backend.storage.migrations import migrate_database
 from backend.storage.postgres import create_pool
-from backend.storage.sample_merge import PG_EPOCH_US, WINDOW_US
+from backend.storage.sample_merge import WINDOW_US
 from backend.storage.sealed_reads import history_snapshot, read_merged
 from backend.storage.sealing import Sealer, SealingSettings
 
 ADMIN_DSN = os.environ.get("HOSTPULSE_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 WINDOW_MS = WINDOW_US // 1000
 TARGET_BYTES = 4.0
-_COPY_ROW = np.dtype(
-    [("n", ">i2"), ("l1", ">i4"), ("series_id", ">i8"), ("l2", ">i4"), ("time", ">i8"),
-     ("l3", ">i4"), ("value", ">f8")]
-)  # fmt: skip
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 
 
 def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def copy_bytes(series_ids: np.ndarray, times_ms: np.ndarray, values: np.ndarray) -> bytes:
-    """Binary COPY rows of (series_id, time, value), built by numpy."""
-    rows = np.empty(len(series_ids), _COPY_ROW)
-    rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 8, 8, 8
-    rows["series_id"] = series_ids
-    rows["time"] = times_ms * 1000 - PG_EPOCH_US
-    rows["value"] = values
-    return _HEADER + rows.tobytes() + b"\xff\xff"
-
-
-async def one_chunk(data: bytes):  # type: ignore[no-untyped-def]
-    yield data
-
-
-async def register(conn: asyncpg.Connection, series: list[Series]) -> list[int]:
-    import orjson
-
-    ids = await conn.fetch(
-        "INSERT INTO series (metric, host, labels) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) RETURNING id",
-        [s.metric for s in series],
-        [s.host for s in series],
-        [orjson.dumps(s.labels).decode() for s in series],
-    )
-    return [row["id"] for row in ids]
-
-
-async def copy_window(
-    conn: asyncpg.Connection, series: list[Series], ids: list[int], lo: int, hi: int
-) -> int:
-    parts_id, parts_t, parts_v = [], [], []
-    for series_id, s in zip(ids, series, strict=True):
-        a, b = np.searchsorted(s.times_ms, [lo, hi])
-        parts_id.append(np.full(b - a, series_id, np.int64))
-        parts_t.append(s.times_ms[a:b])
-        parts_v.append(s.values[a:b])
-    data = copy_bytes(np.concatenate(parts_id), np.concatenate(parts_t), np.concatenate(parts_v))
-    await conn.execute("SELECT hostpulse_ensure_head_partition($1)", us_to_datetime(lo * 1000))
-    await conn.copy_to_table(
-        "samples", source=one_chunk(data), columns=("series_id", "time", "value"), format="binary"
-    )
-    return sum(len(p) for p in parts_id)
 
 
 async def seal_all(sealer: Sealer) -> None:
