@@ -118,7 +118,7 @@ async def density(pool: asyncpg.Pool, args: argparse.Namespace, day_ms: int) -> 
     say(f"  {len(series)} series, {total:,} samples")
     async with pool.acquire() as conn:
         ids = await register(conn, series)
-    sealer = Sealer(pool, SealingSettings(detach_delay=0.001, grace=60), clock=None)
+    sealer = Sealer(pool, SealingSettings(detach_delay=0.001, grace=60, busy_share=1), clock=None)
     row_bytes = row_samples = 0
     seal_cpu = pg_cpu = seal_wall = 0.0
     windows = range(day_ms, day_ms + count * INTERVAL_MS + WINDOW_MS, WINDOW_MS)
@@ -202,7 +202,7 @@ async def reads(pool: asyncpg.Pool, days: int) -> dict[str, float]:
                 ids,
             )
     say("  sealing it (the newest window stays in the head) ...")
-    await seal_all(Sealer(pool, SealingSettings(detach_delay=0.001), clock=None))
+    await seal_all(Sealer(pool, SealingSettings(detach_delay=0.001, busy_share=1), clock=None))
     await pool.execute("ANALYZE")
     async with pool.acquire() as conn, history_snapshot(conn) as horizon:
         seam_ms = horizon.frontier_us // 1000

@@ -136,16 +136,21 @@ BEGIN
 END
 $$;
 
--- Grafana's raw view (040_grafana_reader.sql, where present) reads the row head: sealed history
--- is compressed with pcodec, which PostgreSQL cannot decode, so the dashboards read older data
--- from the rollups (docs/grafana.md). A view keeps its grants when replaced.
+-- Grafana's raw view (040_grafana_reader.sql, where present): sealed history is compressed with
+-- pcodec, which PostgreSQL cannot decode, so the view keeps its columns and reads rows where the
+-- head alone holds each sample once (from the merge horizon on), and below it each minute's
+-- average from the 1-minute rollups, stamped at the minute's start (docs/storage.md). A view
+-- over tables: the Grafana reader role needs no grant on them. A view keeps its grants when
+-- replaced.
 DO $$
 BEGIN
     IF to_regclass('grafana.raw_samples') IS NOT NULL THEN
         CREATE OR REPLACE VIEW grafana.raw_samples AS
-        SELECT series_id, time, value FROM samples
+        SELECT s.series_id, s.time, s.value FROM samples s
+        WHERE s.time >= (SELECT greatest(frontier, legacy_until) FROM sealing_state)
         UNION ALL
-        SELECT series_id, time, value FROM samples_late;
+        SELECT r.series_id, r.bucket, r.sum / r.count FROM rollup_1m r
+        WHERE r.bucket < (SELECT greatest(frontier, legacy_until) FROM sealing_state);
     END IF;
     IF NOT EXISTS (SELECT 1 FROM samples_legacy LIMIT 1) THEN
         DROP TABLE samples_legacy;

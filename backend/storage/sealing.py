@@ -65,6 +65,10 @@ class SealingSettings(BaseModel):
     detach_delay: Duration = 60.0
     batch_series: int = Field(default=512, ge=1, le=100_000)
     late_batch_rows: int = Field(default=200_000, ge=1)
+    # The share of wall time a pass spends in sealing transactions: after each, it pauses for
+    # the rest. A window of a busy fleet (432 M samples at 1,000 reports/s) is then sealed over
+    # minutes beside ingest instead of taking a core (and PostgreSQL's) in one burst.
+    busy_share: float = Field(default=0.25, gt=0, le=1)
 
 
 @dataclass(slots=True)
@@ -218,7 +222,9 @@ class Sealer:
                 if first is None:
                     break
                 next_id = first + self._settings.batch_series
+                began = time.monotonic()
                 await self._seal_batch(conn, name, first, next_id)
+                await self._pause_after(began)
             size = await conn.fetchval("SELECT pg_total_relation_size($1::regclass)", name)
             rows_sealed = await conn.fetchval(
                 "UPDATE sealing_progress SET sealed_at = now(), bytes = $2 WHERE relname = $1 "
@@ -270,6 +276,12 @@ class Sealer:
         self.stats.chunks_written += await write_chunks(conn, rows)
         self.stats.samples_sealed += len(incoming.rows)
 
+    async def _pause_after(self, began: float) -> None:
+        """Keeps sealing to `busy_share` of the time (see SealingSettings)."""
+        share = self._settings.busy_share
+        if share < 1:
+            await asyncio.sleep((time.monotonic() - began) * (1 / share - 1))
+
     async def _drop(self, parent: str, name: str) -> None:
         pending = await self._pool.fetchval(
             "SELECT i.inhdetachpending FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -295,6 +307,7 @@ class Sealer:
         moved = 0
         async with self._pool.acquire() as conn:
             while True:
+                began = time.monotonic()
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK_KEY)
                     rows = await copy_rows(
@@ -309,6 +322,7 @@ class Sealer:
                 moved += len(rows)
                 if len(rows) < self._settings.late_batch_rows:
                     return moved
+                await self._pause_after(began)
 
     async def _read_sealed_size(self) -> None:
         size = await self._pool.fetchval(

@@ -14,7 +14,7 @@ from backend.storage.writer import SampleWriter
 
 HOUR_MS = 3_600_000
 # Sealed partitions are detached right away in tests (the real delay is a minute).
-FAST = SealingSettings(detach_delay=0.001, batch_series=3)
+FAST = SealingSettings(detach_delay=0.001, batch_series=3, busy_share=1)
 
 
 async def write(pool: asyncpg.Pool, samples: list[Sample], batch: int = 2_000) -> SampleWriter:
