@@ -1,4 +1,4 @@
-"""`hostpulse-backend serve | migrate | token create|list|revoke | user create`."""
+"""`hostpulse-backend serve | migrate | token create|list|revoke | user create | storage unseal`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.settings import BackendSettings, ConfigError, load_settings
+from backend.storage.cli_commands import add_storage_parser, storage_command
 from backend.users.cli_commands import add_user_parser, user_command
 
 Command = Callable[[BackendSettings], Coroutine[Any, Any, int]]
@@ -50,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = token_commands.add_parser("revoke", help="revoke a token by id")
     revoke.add_argument("id", type=int, help="token id from `token list`")
     add_user_parser(commands)
+    add_storage_parser(commands)
     return parser
 
 
@@ -72,6 +74,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _run(_migrate, settings)
     if args.command == "user":
         return _run(user_command(args), settings)
+    if args.command == "storage":
+        return _run(storage_command(args), settings)
     return _run(_token_command(args), settings)
 
 

@@ -14,23 +14,12 @@ from realistic_host import Series
 
 from backend.storage.chunk_store import us_to_datetime
 from backend.storage.postgres import Connection
-from backend.storage.sample_merge import PG_EPOCH_US
-
-_COPY_ROW = np.dtype(
-    [("n", ">i2"), ("l1", ">i4"), ("series_id", ">i8"), ("l2", ">i4"), ("time", ">i8"),
-     ("l3", ">i4"), ("value", ">f8")]
-)  # fmt: skip
-_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+from backend.storage.sample_merge import Rows, rows_to_copy
 
 
 def copy_bytes(series_ids: np.ndarray, times_ms: np.ndarray, values: np.ndarray) -> bytes:
     """Binary COPY rows of (series_id, time, value), built by numpy."""
-    rows = np.empty(len(series_ids), _COPY_ROW)
-    rows["n"], rows["l1"], rows["l2"], rows["l3"] = 3, 8, 8, 8
-    rows["series_id"] = series_ids
-    rows["time"] = times_ms * 1000 - PG_EPOCH_US
-    rows["value"] = values
-    return _HEADER + rows.tobytes() + b"\xff\xff"
+    return rows_to_copy(Rows(series_ids, times_ms * 1000, values))
 
 
 async def _one_chunk(data: bytes) -> AsyncIterator[bytes]:

@@ -15,6 +15,11 @@ import numpy as np
 
 PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01T00:00:00Z, PostgreSQL's timestamp origin
 WINDOW_US = 2 * 3_600 * 1_000_000  # one chunk per series and 2-hour window (041_sealed_chunks)
+# A binary COPY row of (int8, timestamptz, float8): field count, then length + value per field.
+_COPY_ROW = np.dtype(
+    [("n", ">i2"), ("l1", ">i4"), ("series_id", ">i8"), ("l2", ">i4"), ("time", ">i8"),
+     ("l3", ">i4"), ("value", ">f8")]
+)  # fmt: skip
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
 
 
@@ -71,6 +76,16 @@ def rows_from_copy(data: bytes) -> Rows:
     """The rows of `COPY (SELECT series_id, time, value ...) TO STDOUT (FORMAT binary)`."""
     series_ids, times, values = columns_from_copy(data, (">i8", ">i8", ">f8"))
     return Rows(series_ids, times + PG_EPOCH_US, values)
+
+
+def rows_to_copy(rows: Rows) -> bytes:
+    """`rows` as binary COPY data for a (series_id bigint, time timestamptz, value float8) table."""
+    out = np.empty(len(rows), _COPY_ROW)
+    out["n"], out["l1"], out["l2"], out["l3"] = 3, 8, 8, 8
+    out["series_id"] = rows.series_ids
+    out["time"] = rows.times_us - PG_EPOCH_US
+    out["value"] = rows.values
+    return _COPY_SIGNATURE + bytes(8) + out.tobytes() + b"\xff\xff"
 
 
 def value_order(values: np.ndarray) -> np.ndarray:

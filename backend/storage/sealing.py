@@ -47,7 +47,7 @@ from exporter.config import Duration
 
 log = logging.getLogger(__name__)
 
-_PASS_LOCK_KEY = 0x48505365_616C6572  # "HPSealer": one sealing pass at a time
+PASS_LOCK_KEY = 0x48505365_616C6572  # "HPSealer": one sealing pass at a time
 _WRITE_LOCK_KEY = 0x48505365_616C5752  # "HPSealWR": chunk writes never overlap, even past a pass
 _FRONTIER_LOCK_KEY = 7021090357493645173  # hostpulse_head_frontier() takes it shared
 _WINDOW = timedelta(microseconds=WINDOW_US)
@@ -134,13 +134,13 @@ class Sealer:
         report = SealReport()
         started_cpu = time.process_time()
         async with self._pool.acquire() as lock_conn:
-            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", _PASS_LOCK_KEY):
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", PASS_LOCK_KEY):
                 report.skipped = True
                 return report
             try:
                 await self._pass(report)
             finally:
-                await lock_conn.execute("SELECT pg_advisory_unlock($1)", _PASS_LOCK_KEY)
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", PASS_LOCK_KEY)
                 self.stats.cpu_seconds += time.process_time() - started_cpu
                 self.stats.passes += 1
         return report

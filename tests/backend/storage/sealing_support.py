@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import asyncpg
 import numpy as np
 
 from backend.model import IngestBatch, Sample
+from backend.storage.migrations import MIGRATIONS_DIR, migrate
 from backend.storage.rollups import refresh_all_rollups
 from backend.storage.sample_merge import Rows
 from backend.storage.sealed_reads import history_snapshot, read_merged
@@ -54,3 +58,19 @@ def as_pairs(rows: Rows, series_id: int) -> tuple[np.ndarray, np.ndarray]:
     """(times ms, value bits) of one series: bit-for-bit comparable."""
     mine = rows.series_ids == series_id
     return rows.times_us[mine] // 1000, rows.values[mine].view(np.uint64)
+
+
+async def migrate_up_to(dsn: str, last_version: int, tmp_path: Path) -> Path:
+    """Applies the migrations up to `last_version` (a database of an older release); returns
+    the directory holding just those."""
+    before = tmp_path / "migrations"
+    before.mkdir(exist_ok=True)
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:3]) <= last_version:
+            shutil.copy(path, before / path.name)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn, before)
+    finally:
+        await conn.close()
+    return before

@@ -3,7 +3,6 @@ remote_write retries left) is migrated, read at once, sealed by the same job; no
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,22 +12,9 @@ import pytest
 
 from backend.model import Sample
 from backend.storage.history import query_history
-from backend.storage.migrations import MIGRATIONS_DIR, migrate
+from backend.storage.migrations import migrate
 from backend.storage.sealed_reads import history_snapshot
-from tests.backend.storage.sealing_support import read_back, roll_up_and_seal, write
-
-
-async def migrate_up_to(dsn: str, last_version: int, tmp_path: Path) -> None:
-    before = tmp_path / "migrations"
-    before.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if int(path.name[:3]) <= last_version:
-            shutil.copy(path, before / path.name)
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn, before)
-    finally:
-        await conn.close()
+from tests.backend.storage.sealing_support import migrate_up_to, read_back, roll_up_and_seal, write
 
 
 @pytest.mark.slow
