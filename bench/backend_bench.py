@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--repeat 3]
         [--hosts 50] [--watchers 0] [--ws-clients 200] [--phases ingest,ws,history]
+        [--sealing-backlog 4]
 
 Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
 top-5 processes) with p50/p99 latency, the backend worker's CPU time per report (the figure
@@ -9,7 +10,9 @@ other load on the machine disturbs least) and a lost-sample check; ingest's capa
 more than it takes) against raw asyncpg COPY rows/s of the same rows, and the ratio; WebSocket
 delivery latency from "POST accepted" to client receipt with N clients; 30-day vs 1-hour history
 query latency. Load generators run in separate processes; each run also prints the CPU the load
-generator, PostgreSQL and Redis used beside the worker.
+generator, PostgreSQL and Redis used beside the worker. With a sealing backlog (hours of frozen
+reports in the head before the server starts), the worker's sealing job seals it during the
+ingest runs, and its CPU share is printed.
 """
 
 from __future__ import annotations
