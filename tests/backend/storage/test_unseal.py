@@ -4,12 +4,14 @@ the same history."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import asyncpg
 import numpy as np
 import pytest
 
+from backend.cli import main
 from backend.model import Sample
 from backend.storage.migrations import migrate
 from backend.storage.sealing import PASS_LOCK_KEY
@@ -23,8 +25,6 @@ from tests.backend.storage.sealing_support import (
 )
 from tests.backend.storage.storage_support import now_ms
 
-pytestmark = pytest.mark.slow
-
 
 def as_dict(
     series_ids: list[int], times_us: list[int], values: np.ndarray
@@ -34,6 +34,7 @@ def as_dict(
     return dict(zip(zip(series_ids, times_us, strict=True), bits, strict=True))
 
 
+@pytest.mark.slow
 async def test_unsealed_history_is_the_old_schema_with_every_sample_once(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -105,3 +106,16 @@ async def test_unsealed_history_is_the_old_schema_with_every_sample_once(
         assert as_dict(again.series_ids.tolist(), again.times_us.tolist(), again.values) == expected
     finally:
         await pool.close()
+
+
+async def test_the_command_does_nothing_without_yes(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    assert await asyncio.to_thread(main, ["storage", "unseal"]) == 2
+    assert "Stop every backend process, then run it with --yes" in capsys.readouterr().err
+    conn = await asyncpg.connect(database_url)
+    try:
+        assert await conn.fetchval("SELECT to_regclass('sample_chunks') IS NOT NULL")
+    finally:
+        await conn.close()
