@@ -101,7 +101,8 @@ class _SealingCollector:
         yield dropped
         yield CounterMetricFamily(
             "hostpulse_storage_sealing_cpu_seconds",
-            "CPU seconds this process spent in sealing passes.",
+            "CPU seconds of this process's sealing job decoding, merging and encoding chunks "
+            "(in a worker thread; its database I/O aside).",
             value=s.cpu_seconds,
         )
         if s.lag_seconds is not None:

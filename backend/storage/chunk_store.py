@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -14,7 +15,6 @@ from backend.storage.sample_merge import (
     WINDOW_US,
     Rows,
     concat_rows,
-    empty_rows,
     rows_from_copy,
     runs,
     window_starts,
@@ -93,10 +93,11 @@ async def fetch_chunks(
     return concat_rows(parts)
 
 
-async def lock_chunks(conn: Connection, keys: list[tuple[int, int]]) -> Rows:
-    """The samples of the chunks (series_id, window_start µs) that exist, locked until commit."""
+async def lock_chunks(conn: Connection, keys: list[tuple[int, int]]) -> list[tuple[int, bytes]]:
+    """(series_id, data) of the chunks (series_id, window_start µs) that exist, locked until
+    commit; `decode_chunks` turns them into rows."""
     if not keys:
-        return empty_rows()
+        return []
     records = await conn.fetch(
         "SELECT c.series_id, c.data FROM sample_chunks c "
         "JOIN unnest($1::bigint[], $2::timestamptz[]) AS k(series_id, window_start) "
@@ -104,11 +105,41 @@ async def lock_chunks(conn: Connection, keys: list[tuple[int, int]]) -> Rows:
         [key[0] for key in keys],
         [us_to_datetime(key[1]) for key in keys],
     )
+    return [(series_id, data) for series_id, data in records]
+
+
+def decode_chunks(chunks: list[tuple[int, bytes]]) -> Rows:
     parts = []
-    for series_id, data in records:
+    for series_id, data in chunks:
         times, values = decode_chunk(data)
         parts.append(Rows(np.full(len(times), series_id, np.int64), times, values))
     return concat_rows(parts)
+
+
+@dataclass(slots=True)
+class EncodedChunks:
+    """What `write_chunks` upserts: one chunk per (series, window)."""
+
+    series_ids: list[int]
+    starts: list[datetime]
+    counts: list[int]
+    blobs: list[bytes]
+
+
+def encode_chunks(merged: Rows) -> EncodedChunks:
+    """One chunk per (series, window) of merged rows (sorted by series, time)."""
+    encoded = EncodedChunks([], [], [], [])
+    if len(merged) == 0:
+        return encoded
+    windows = window_starts(merged.times_us)
+    # Rows are sorted by series then time, so each (series, window) is one run.
+    change = (merged.series_ids[1:] != merged.series_ids[:-1]) | (windows[1:] != windows[:-1])
+    for lo, hi in runs(np.cumsum(np.concatenate([[True], change]))):
+        encoded.series_ids.append(int(merged.series_ids[lo]))
+        encoded.starts.append(us_to_datetime(int(windows[lo])))
+        encoded.counts.append(hi - lo)
+        encoded.blobs.append(encode_chunk(merged.times_us[lo:hi], merged.values[lo:hi]))
+    return encoded
 
 
 _UPSERT_CHUNKS = """
@@ -138,25 +169,14 @@ SELECT count(*) FROM upserted  -- `counted` runs too: data-modifying CTEs always
 """
 
 
-async def write_chunks(conn: Connection, merged: Rows) -> int:
-    """Upsert one chunk per (series, window) of merged rows (sorted by series, time), keeping
-    `sealed_day_stats` in step; returns the chunks written. Call it in the transaction that
-    locked the chunks it replaces (`lock_chunks`)."""
-    if len(merged) == 0:
+async def write_chunks(conn: Connection, chunks: EncodedChunks) -> int:
+    """Upsert `chunks`, keeping `sealed_day_stats` in step; returns the chunks written. Call it
+    in the transaction that locked the chunks it replaces (`lock_chunks`)."""
+    if not chunks.series_ids:
         return 0
-    windows = window_starts(merged.times_us)
-    # Rows are sorted by series then time, so each (series, window) is one run.
-    change = (merged.series_ids[1:] != merged.series_ids[:-1]) | (windows[1:] != windows[:-1])
-    series: list[int] = []
-    starts: list[datetime] = []
-    counts: list[int] = []
-    blobs: list[bytes] = []
-    for lo, hi in runs(np.cumsum(np.concatenate([[True], change]))):
-        series.append(int(merged.series_ids[lo]))
-        starts.append(us_to_datetime(int(windows[lo])))
-        counts.append(hi - lo)
-        blobs.append(encode_chunk(merged.times_us[lo:hi], merged.values[lo:hi]))
-    for day in sorted({start.date() for start in starts}):
+    for day in sorted({start.date() for start in chunks.starts}):
         await conn.execute("SELECT hostpulse_ensure_chunk_partition($1)", day)
-    written: int = await conn.fetchval(_UPSERT_CHUNKS, series, starts, counts, blobs)
+    written: int = await conn.fetchval(
+        _UPSERT_CHUNKS, chunks.series_ids, chunks.starts, chunks.counts, chunks.blobs
+    )
     return written

@@ -27,25 +27,37 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.storage.chunk_store import copy_rows, datetime_to_us, lock_chunks, write_chunks
+from backend.storage.chunk_store import (
+    EncodedChunks,
+    copy_out,
+    datetime_to_us,
+    decode_chunks,
+    encode_chunks,
+    lock_chunks,
+    write_chunks,
+)
 from backend.storage.postgres import Connection
 from backend.storage.rollups import correct_minutes
 from backend.storage.sample_merge import (
     WINDOW_US,
     Merged,
+    Rows,
     concat_rows,
     merge,
     repeated_minutes,
+    rows_from_copy,
     window_starts,
 )
 from backend.storage.sealed_reads import read_horizon
 from exporter.config import Duration
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PASS_LOCK_KEY = 0x48505365_616C6572  # "HPSealer": one sealing pass at a time
 _WRITE_LOCK_KEY = 0x48505365_616C5752  # "HPSealWR": chunk writes never overlap, even past a pass
@@ -79,7 +91,7 @@ class SealingStats:
     samples_sealed: int = 0
     duplicates: int = 0
     conflicts: int = 0
-    cpu_seconds: float = 0.0
+    cpu_seconds: float = 0.0  # decoding, merging, encoding (asyncpg's I/O on the loop aside)
     passes: int = 0
     lag_seconds: float | None = None
     head_bytes_per_sample: float | None = None  # of the last head partition sealed
@@ -132,7 +144,6 @@ class Sealer:
     async def run_pass(self) -> SealReport:
         """One pass (see the module docstring); skipped if another process is running one."""
         report = SealReport()
-        started_cpu = time.process_time()
         async with self._pool.acquire() as lock_conn:
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", PASS_LOCK_KEY):
                 report.skipped = True
@@ -141,7 +152,6 @@ class Sealer:
                 await self._pass(report)
             finally:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", PASS_LOCK_KEY)
-                self.stats.cpu_seconds += time.process_time() - started_cpu
                 self.stats.passes += 1
         return report
 
@@ -238,18 +248,19 @@ class Sealer:
     async def _seal_batch(self, conn: Connection, name: str, first: int, end: int) -> None:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK_KEY)
-            rows = await copy_rows(
+            data = await copy_out(
                 conn,
                 f'SELECT series_id, time, value FROM "{name}" '  # noqa: S608
                 "WHERE series_id >= $1 AND series_id < $2",
                 first,
                 end,
             )
-            await self._merge_into_chunks(conn, merge(rows))
+            rows = await self._merge_into_chunks(conn, data)
             if name.startswith(_LEGACY_PREFIX):
                 # The schema before 041 rolled each copy of a re-sent sample up: correct the
                 # minutes it stored twice, now that they hold each sample once.
-                await correct_minutes(conn, await read_horizon(conn), repeated_minutes(rows))
+                repeated = await self._in_thread(repeated_minutes, rows)
+                await correct_minutes(conn, await read_horizon(conn), repeated)
             await conn.execute(
                 "UPDATE sealing_progress SET next_series_id = $2, rows_sealed = rows_sealed + $3 "
                 "WHERE relname = $1",
@@ -258,23 +269,34 @@ class Sealer:
                 len(rows),
             )
 
-    async def _merge_into_chunks(self, conn: Connection, incoming: Merged) -> None:
-        """Write `incoming` (merged rows) into their chunks, merged with what those hold."""
-        rows = incoming.rows
-        if len(rows) == 0:
-            return
-        windows = window_starts(rows.times_us)
-        keys = sorted(set(zip(rows.series_ids.tolist(), windows.tolist(), strict=True)))
+    async def _merge_into_chunks(self, conn: Connection, data: bytes) -> Rows:
+        """Merge binary COPY rows into their chunks (with what those hold); returns the rows.
+
+        Decoding, merging and encoding run in a worker thread: a batch is up to a few hundred
+        ms of CPU, which on the event loop would hold up every ingest request meanwhile.
+        """
+        rows, incoming, keys = await self._in_thread(_incoming, data)
+        if not keys:
+            return rows
         existing = await lock_chunks(conn, keys)
-        self.stats.duplicates += incoming.duplicates
-        self.stats.conflicts += incoming.conflicts
-        if len(existing):  # samples moved in earlier (late rows, or the other source of a window)
-            final = merge(concat_rows([rows, existing]))
-            self.stats.duplicates += final.duplicates
-            self.stats.conflicts += final.conflicts
-            rows = final.rows
-        self.stats.chunks_written += await write_chunks(conn, rows)
+        final, encoded = await self._in_thread(_combined, incoming, existing)
+        self.stats.duplicates += incoming.duplicates + final.duplicates
+        self.stats.conflicts += incoming.conflicts + final.conflicts
+        self.stats.chunks_written += await write_chunks(conn, encoded)
         self.stats.samples_sealed += len(incoming.rows)
+        return rows
+
+    async def _in_thread(self, work: Callable[..., _T], *args: object) -> _T:
+        """`work(*args)` in a worker thread, its CPU time added to the stats."""
+
+        def timed() -> _T:
+            began = time.thread_time()
+            try:
+                return work(*args)
+            finally:
+                self.stats.cpu_seconds += time.thread_time() - began
+
+        return await asyncio.to_thread(timed)
 
     async def _pause_after(self, began: float) -> None:
         """Keeps sealing to `busy_share` of the time (see SealingSettings)."""
@@ -310,7 +332,7 @@ class Sealer:
                 began = time.monotonic()
                 async with conn.transaction():
                     await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK_KEY)
-                    rows = await copy_rows(
+                    data = await copy_out(
                         conn,
                         "DELETE FROM samples_late WHERE ctid = ANY(ARRAY("
                         "SELECT ctid FROM samples_late l WHERE NOT EXISTS (SELECT 1 FROM "
@@ -318,7 +340,7 @@ class Sealer:
                         "LIMIT $1)) RETURNING series_id, time, value",
                         self._settings.late_batch_rows,
                     )
-                    await self._merge_into_chunks(conn, merge(rows))
+                    rows = await self._merge_into_chunks(conn, data)
                 moved += len(rows)
                 if len(rows) < self._settings.late_batch_rows:
                     return moved
@@ -364,3 +386,23 @@ async def start_sealing(
 
     stack.push_async_callback(cancel)
     return sealer
+
+
+def _incoming(data: bytes) -> tuple[Rows, Merged, list[tuple[int, int]]]:
+    """(the COPY rows, merged, the (series, window µs) chunks they go to)."""
+    rows = rows_from_copy(data)
+    incoming = merge(rows)
+    merged = incoming.rows
+    windows = window_starts(merged.times_us)
+    keys = sorted(set(zip(merged.series_ids.tolist(), windows.tolist(), strict=True)))
+    return rows, incoming, keys
+
+
+def _combined(incoming: Merged, existing: list[tuple[int, bytes]]) -> tuple[Merged, EncodedChunks]:
+    """Incoming rows merged with the chunks already there, and encoded; the Merged counts only
+    what the chunks held already."""
+    if existing:  # samples moved in earlier (late rows, or the other source of a window)
+        final = merge(concat_rows([incoming.rows, decode_chunks(existing)]))
+    else:
+        final = Merged(incoming.rows, 0, 0)
+    return final, encode_chunks(final.rows)
