@@ -216,7 +216,7 @@ async def admin_session(dsn: str) -> str:
 
 
 def own_ui_bytes() -> int:
-    files = [*STATIC_DIR.glob("js/*.js"), STATIC_DIR / "style.css", STATIC_DIR / "index.html"]
+    files = [*STATIC_DIR.glob("js/**/*.js"), STATIC_DIR / "style.css", STATIC_DIR / "index.html"]
     return sum(f.stat().st_size for f in files)
 
 
