@@ -16,7 +16,6 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// The scrollable table every list uses: a header row, then `rows` (<tr> elements).
 export function table(attrs, headers, rows) {
   return el("div", { className: "table-wrap" }, el("table", attrs,
     el("thead", {}, el("tr", {}, headers.map((h) => el("th", {}, h)))), el("tbody", {}, rows)));

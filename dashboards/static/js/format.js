@@ -34,7 +34,7 @@ export function formatTime(value) {
   return Number.isNaN(date.getTime()) ? "—" : date.toLocaleString();
 }
 
-// A measured value as alert rules see it: four significant digits, no unit (rules have none).
+// As alert rules see a value: no unit.
 export function formatValue(value) {
   return value == null ? "—" : Number(value).toPrecision(4);
 }

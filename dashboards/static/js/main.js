@@ -1,6 +1,4 @@
-// Start-up: the store, the views in their route table, the live connection feeding the store,
-// log-in and log-out, the theme. Data flows one way: REST snapshots (state/sync.js) and live
-// messages (live/messages.js) → the store → the view shown.
+// Start-up: store, route table, live connection, log-in/out, theme. REST and /ws → store → view.
 
 import { api, backendUrl, onUnauthorized, setBackend } from "./api.js";
 import { LiveConnection } from "./live/connection.js";
@@ -51,7 +49,7 @@ function createApp() {
       },
     });
     const dispatch = dispatcher(messageHandlers({ store, router, connection: live }));
-    // Every host: the fleet's numbers and the host list come from every host's frames.
+    // Every host: the fleet's numbers come from every host's frames.
     live.subscribe({ hosts: "*" });
     live.start();
   }

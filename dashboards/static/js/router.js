@@ -1,10 +1,7 @@
-// The route table: `#/<name>[/<arg>]` → a view (#/host/web-1 shows the host view with arg
-// "web-1"). Going to another view hides the one shown, drops what it listened to, and shows the
-// new one; the same view with another arg gets update(arg) if it has one, else hide and show.
-// A route with a `role` shows its `otherwise` route to users without that role.
+// `#/<name>/<arg>` → a view of the route table: hide (and release) the shown one, show the new.
 
 export class Router {
-  // routes: {name: {view, role?, otherwise?}}; fallback: the route for an unknown name.
+  // routes: {name: {view, role?, otherwise?}}
   constructor(routes, fallback) {
     this.routes = routes;
     this.fallback = fallback;
@@ -17,7 +14,7 @@ export class Router {
     const { role, otherwise } = this.routes[name];
     if (role && user.role !== role) name = otherwise;
     let arg = rawArg || "";
-    try { arg = decodeURIComponent(arg); } catch { /* not percent-encoded: take it as it is */ }
+    try { arg = decodeURIComponent(arg); } catch { /* taken as it is */ }
     return { name, arg };
   }
 

@@ -1,4 +1,3 @@
-// Pending and firing alerts as a list: state, rule, (host,) value, since when.
 
 import { el } from "../dom.js";
 import { formatTime, formatValue } from "../format.js";

@@ -23,7 +23,7 @@ export class Chart {
   // series: [{label, field}], unit: a key of UNITS; onZoom(fromMs, toMs) after a drag selection.
   constructor(container, { title, series, unit, onZoom }) {
     this.container = container;
-    this.fields = series.map((s) => s.field); // what update() draws, in this order
+    this.fields = series.map((s) => s.field);
     const u = UNITS[unit];
     const axisColor = themeColor("--muted");
     const gridColor = themeColor("--grid");
@@ -66,8 +66,7 @@ export class Chart {
     this.resizer.observe(container);
   }
 
-  // data: [x seconds, ...one column per field]; xRange [fromMs, toMs] pins the time axis (a
-  // history range), else it follows the data.
+  // data: [x seconds, ...a column per field]; xRange [fromMs, toMs] pins the time axis.
   update(data, xRange = null) {
     this.plot.setData(data, !xRange);
     if (xRange) this.plot.setScale("x", { min: xRange[0] / 1000, max: xRange[1] / 1000 });

@@ -1,5 +1,4 @@
-// The host view's charts (CPU, per core, memory, threads, disk, network, handles), drawn from a
-// HostTimeline; rebuilt when the core count or the theme changes.
+// The host view's charts, drawn from a HostTimeline.
 
 import { el } from "../dom.js";
 import { Chart, color } from "./chart.js";
@@ -19,7 +18,6 @@ function chartSpecs(cores) {
 }
 
 export class HostCharts {
-  // onZoom(fromMs, toMs) after a drag selection on any chart.
   constructor(grid, onZoom) {
     this.grid = grid;
     this.onZoom = onZoom;
@@ -40,7 +38,7 @@ export class HostCharts {
     });
   }
 
-  // xRange [fromMs, toMs] pins the time axis (a history range), else it follows the data.
+  // xRange [fromMs, toMs] pins the time axis
   draw(timeline, xRange = null) {
     const cores = Math.max(1, timeline.coreCount);
     if (!this.drawn || cores !== this.cores) this.build(cores);

@@ -1,5 +1,4 @@
-// What every configuration panel shares: one notice line for the page, loading the panel's
-// resource, running an action and then showing the resource as it now is, and the buttons.
+// What configuration panels share: the page's notice line, load, act then reload, buttons.
 
 import { api } from "../api.js";
 import { el } from "../dom.js";
@@ -14,7 +13,7 @@ export class Notice {
 }
 
 export class ResourcePanel {
-  // path: the resource's collection URL; render(answer) draws what GET path returned.
+  // A panel has render(answer of GET path) and a `section`.
   constructor(notice, path) {
     this.notice = notice;
     this.path = path;
@@ -24,7 +23,6 @@ export class ResourcePanel {
     try { this.render(await api(this.path)); } catch (err) { this.notice.say(err.message, true); }
   }
 
-  // `done`: the notice to show once the action succeeded.
   async run(action, done) {
     try {
       await action();
@@ -38,7 +36,6 @@ export function toggleButton(on, onclick) {
   return el("button", { className: "toggle", "aria-pressed": on ? "true" : "false", onclick }, on ? "on" : "off");
 }
 
-// A destructive action, asked for first.
 export function confirmButton(label, question, action, className = "danger") {
   return el("button", { className, onclick: () => { if (confirm(question)) action(); } }, label);
 }

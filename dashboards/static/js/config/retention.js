@@ -1,4 +1,4 @@
-// Retention, read-only: it comes from the backend's config file or environment.
+// Retention, read-only: set in the backend's config file or environment.
 
 import { el } from "../dom.js";
 import { ResourcePanel } from "./panel.js";

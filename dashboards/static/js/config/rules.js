@@ -1,5 +1,4 @@
-// Alert rules: the list (enable/disable, edit, delete), the form for a new or edited rule, and a
-// preview of the form's rule on the hosts' recent samples.
+// Alert rules: list, form, and a preview of the form's rule on recent samples.
 
 import { api } from "../api.js";
 import { el, table } from "../dom.js";
@@ -47,7 +46,7 @@ export class RulesPanel extends ResourcePanel {
     return form;
   }
 
-  // The rule as the API takes it, from the form; null (and a notice) when a field is wrong.
+  // null (and a notice) when a field is wrong
   formRule() {
     const f = this.form.elements;
     const matchers = {};

@@ -1,4 +1,4 @@
-// Agent tokens: create one (its secret is shown once) and revoke.
+// Agent tokens; the secret is shown once.
 
 import { api } from "../api.js";
 import { el, table } from "../dom.js";

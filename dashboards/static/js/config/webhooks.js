@@ -1,4 +1,4 @@
-// Notification webhooks: add one (its signing secret is shown once), enable/disable, delete.
+// Notification webhooks; the signing secret is shown once.
 
 import { api } from "../api.js";
 import { el, table } from "../dom.js";

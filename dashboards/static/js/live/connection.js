@@ -1,13 +1,11 @@
-// The live WebSocket: sends the subscription (again after every reconnect), hands each message's
-// text to `onMessage`, pings to stay open, reconnects with exponential backoff and jitter (so a
-// restarted backend is not hit by every tab at once) and reports its state.
+// The live WebSocket: subscription on every socket, pings, and backoff with jitter (so a restarted
+// backend is not hit by every tab at once).
 
 const MIN_DELAY_MS = 500;
 const MAX_DELAY_MS = 30000;
 const PING_EVERY_MS = 25000;
 
 export class LiveConnection {
-  // onMessage(text); onState(state, detail); onResume() once live again after a dropped socket.
   constructor(url, { onMessage, onState, onResume }) {
     this.url = url;
     this.handlers = { onMessage, onState, onResume };
@@ -34,8 +32,7 @@ export class LiveConnection {
     this.setState("offline");
   }
 
-  // What to receive, e.g. {hosts: "*"} or {hosts: ["web-1"]}: sent now if the socket is open,
-  // and on every socket opened later.
+  // e.g. {hosts: "*"}; sent again on every new socket
   subscribe(request) {
     this.subscription = request;
     this.sendSubscription();
@@ -47,7 +44,7 @@ export class LiveConnection {
     }
   }
 
-  // The backend's `subscribed` reply. The first after a dropped socket asks for the gap's data.
+  // `subscribed`: resume only after a dropped socket, not after a re-subscription
   confirm() {
     this.delay = MIN_DELAY_MS;
     this.setState("live");

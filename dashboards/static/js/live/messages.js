@@ -1,6 +1,4 @@
-// Every message the backend sends on /ws, handled by its `type` in this one table: data goes into
-// the store (a `samples` frame also to the view shown), the connection's own replies back to it.
-// A type the table does not know is ignored, so a newer backend may add one.
+// Every /ws message by its `type`, in one table; an unknown type is dropped.
 
 export function messageHandlers({ store, router, connection }) {
   return {
@@ -10,14 +8,12 @@ export function messageHandlers({ store, router, connection }) {
     },
     alert: (transition) => store.applyAlert(transition),
     subscribed: () => connection.confirm(),
-    pong: () => {}, // the keep-alive got through
+    pong: () => {},
     error: (message) => console.warn(`live: the backend refused a message: ${message.detail}`),
   };
 }
 
-// A message's text → its handler. Each is measured for the benchmark as "hostpulse:live-update":
-// uPlot redraws in a microtask queued during the handler, so a microtask queued after it ends
-// once the redraw is done.
+// Timed for the bench: uPlot redraws in a microtask queued by the handler, so one queued after ends it.
 export function dispatcher(handlers) {
   return (text) => {
     const started = performance.now();

@@ -1,5 +1,3 @@
-// Pure: Prometheus text exposition parsed, summed and read as histogram quantiles.
-
 // Prometheus text exposition → [{name, labels, value}] (comments and malformed lines skipped).
 export function parseExposition(text) {
   const out = [];
@@ -16,7 +14,6 @@ export function parseExposition(text) {
   return out;
 }
 
-// The sum of a metric over all its label sets.
 export function sum(samples, name) {
   return samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
 }

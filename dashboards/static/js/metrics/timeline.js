@@ -1,8 +1,7 @@
 // Pure data: a host's samples turned into time-aligned rows of what the host view draws.
 // Counters (disk and network bytes) become per-second rates here, per device, then summed.
 
-// Keyed by metric name; no prototype, so a metric called "constructor" finds nothing.
-// Gauges drawn as they are; with `label`, only the series whose label is `only`.
+// No prototype: a metric called "constructor" finds nothing. With `label`, only its `only` series.
 const GAUGE_FIELDS = {
   __proto__: null,
   system_memory_usage_bytes: { field: "memUsed", label: "system_memory_state", only: "used" },
@@ -91,8 +90,6 @@ export class HostTimeline {
     if (drop) this.times.splice(0, drop);
   }
 
-  lastTime() { return this.times.length ? this.times[this.times.length - 1] : null; }
-
   // The newest value of a derived field (e.g. "cpu"), skipping rows that lack it.
   latest(field) {
     for (let i = this.times.length - 1; i >= 0; i--) {
@@ -116,7 +113,7 @@ export class HostTimeline {
 }
 
 // Total CPU busy ratio: 1 − idle when the agent sends per-mode totals, else the mean of cores.
-export function cpuBusy(r) {
+function cpuBusy(r) {
   const modes = Object.keys(r.modes);
   if (modes.length) {
     if (r.modes.idle != null) return 1 - r.modes.idle;
@@ -128,7 +125,7 @@ export function cpuBusy(r) {
   return n ? sum / n : null;
 }
 
-export function value(r, field) {
+function value(r, field) {
   if (!r) return null;
   if (field === "cpu") return cpuBusy(r);
   if (field.startsWith("core")) return r.cores[Number(field.slice(4))] ?? null;

@@ -1,5 +1,4 @@
-// The pending and firing alerts: GET /api/alerts, then kept current by each live `alert` message
-// (one transition of one alert).
+// The pending and firing alerts, kept current by live `alert` transitions.
 
 function keyOf(rule, labels) {
   return rule + JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));

@@ -1,5 +1,4 @@
-// Every host the backend knows: when it last reported and its last minute of samples, enough for
-// the fleet's up/stale, CPU and memory.
+// Every host: when it last reported and its last minute of samples (the fleet's numbers).
 
 import { HostTimeline } from "../metrics/timeline.js";
 
@@ -22,7 +21,7 @@ export class Hosts {
 
   names() { return [...this.byName.keys()].sort(); }
 
-  // A frame may have arrived while the list was loading: last seen only moves forward.
+  // Last seen only moves forward: a frame may have come while the list loaded.
   merge(hosts, staleAfterSeconds, recentByHost) {
     this.staleAfterMs = staleAfterSeconds * 1000;
     for (const h of hosts) {

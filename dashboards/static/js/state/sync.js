@@ -1,9 +1,8 @@
-// REST snapshots into the store, at log-in and after the live connection comes back; from then on
-// live messages keep the store current.
+// REST snapshots into the store, at log-in and after the live connection comes back.
 
 import { api } from "../api.js";
 
-// Hosts whose recent samples are fetched with the list, so their tiles have numbers at once.
+// Hosts whose tiles get numbers before their next frame.
 const SEEDED_HOSTS = 24;
 
 export async function loadHosts(store) {

@@ -1,5 +1,4 @@
-// The alerts page: what is pending and firing now (from the store), and the transition history
-// with filters, which follows live transitions while no filter is set.
+// Pending and firing alerts now, and the transition history with filters.
 
 import { api } from "../api.js";
 import { alertList } from "../components/alert_list.js";
@@ -9,7 +8,7 @@ import { View } from "./view.js";
 
 const HISTORY_COLUMNS = ["Time", "Host", "Rule", "Severity", "Transition", "Value", "Reason"];
 
-// A transition as a history row; `from`/`to` as live messages name them.
+// `from`/`to` as live messages name them.
 function transitionRow(t) {
   return el("tr", { className: `to-${t.to}` },
     el("td", {}, formatTime(t.time)), el("td", {}, t.host), el("td", {}, t.rule), el("td", {}, t.severity),
@@ -65,7 +64,7 @@ export class AlertsView extends View {
     }
   }
 
-  // A live transition goes on top of the log while no filter is set.
+  // Unfiltered, the log follows live transitions.
   follow(transition) {
     if ([...new FormData(this.form).values()].some((v) => v)) return;
     this.body.prepend(transitionRow(transition));

@@ -1,4 +1,4 @@
-// Configuration, for admins only: one panel per resource, each loading and changing its own.
+// Configuration (admins only): one panel per resource.
 
 import { el } from "../dom.js";
 import { Notice } from "../config/panel.js";

@@ -1,4 +1,4 @@
-// The fleet: one tile per host (up/stale, CPU, memory, alerts), from the store's host summaries.
+// The fleet: one tile per host, from the store's host summaries.
 
 import { el } from "../dom.js";
 import { formatAge, formatBytes, formatPercent } from "../format.js";

@@ -1,5 +1,4 @@
-// The host view: live (the recent window, then WebSocket frames) or a history range, as charts,
-// the host's alerts and the top-process table.
+// One host, live (recent window, then frames) or a history range: charts, alerts, processes.
 
 import { api } from "../api.js";
 import { alertList } from "../components/alert_list.js";
@@ -22,7 +21,6 @@ function localInput(ms) {
   return d.toISOString().slice(0, 16);
 }
 
-// The history API's answers (one per metric) as one timeline, and the data's resolution.
 async function fetchHistory(host, fromMs, toMs) {
   const query = (metric) => ({ host, metric, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() });
   const answers = await Promise.all(HISTORY_METRICS.map((metric) => api("/api/metrics/history", { query: query(metric) })));
@@ -51,12 +49,12 @@ export class HostView extends View {
 
   show(arg) {
     this.listen("alerts", () => this.renderAlerts());
-    // A direct link to #/host opens before the host list has loaded: show its first host then.
+    // #/host opened before the host list loaded: its first host, once it has.
     this.listen("hosts", () => (this.host ? this.updateHostOptions() : this.update("")));
     this.update(arg);
   }
 
-  // arg: the host to show; empty for the first host known.
+  // arg: a host name, or empty for the first
   update(arg) {
     const host = arg || this.store.hosts.names()[0];
     if (!host) this.root.textContent = "No host has reported yet.";
@@ -156,7 +154,6 @@ export class HostView extends View {
     }
   }
 
-  // After a WebSocket reconnect, refill the gap from the recent window.
   onResume() { if (this.host && this.mode === "live") this.loadLive(); }
 
   onFrame(frame) {

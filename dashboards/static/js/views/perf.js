@@ -1,5 +1,4 @@
-// The backend's own health, from its Prometheus `/metrics`: ingest rate, request latency,
-// writer queue and lag, WebSocket clients. Read every few seconds only while this view is open.
+// The backend's own /metrics: ingest, latency, writer, WebSocket; read only while shown.
 
 import { api } from "../api.js";
 import { Chart } from "../components/chart.js";
@@ -25,7 +24,7 @@ export class PerfView extends View {
     this.root.replaceChildren(el("h2", {}, "Backend performance"),
       el("p", { className: "muted" }, "From the backend's own /metrics, read every 5 s while this page is open."), this.cards, box);
     this.chart = new Chart(box, { title: "Samples ingested per second", unit: "count", series: [{ label: "samples/s" }] });
-    this.rates = [[], []]; // [x seconds, samples/s]: uPlot's columns
+    this.rates = [[], []]; // uPlot's columns
     this.previous = null;
     this.tick();
     this.every(EVERY_MS, () => this.tick());
@@ -60,7 +59,7 @@ export class PerfView extends View {
       this.cards.replaceChildren(el("p", { className: "error" }, err.message));
       return;
     }
-    if (!this.chart) return; // hidden while the answer was on its way
+    if (!this.chart) return; // hidden meanwhile
     const now = Date.now();
     const ingested = sum(samples, "hostpulse_ingest_samples_total");
     let rate = null;
