@@ -3,32 +3,29 @@
 import { api, backendUrl, onUnauthorized, setBackend } from "./api.js";
 import { LiveConnection } from "./live/connection.js";
 import { dispatcher, messageHandlers } from "./live/messages.js";
-import { Router } from "./router.js";
+import { Router, View } from "./router.js";
 import { Store } from "./state/store.js";
 import { loadAlerts, loadHosts } from "./state/sync.js";
-import { AlertsView } from "./views/alerts.js";
-import { ConfigView } from "./views/config.js";
-import { FleetView } from "./views/fleet.js";
-import { HostView } from "./views/host.js";
-import { PerfView } from "./views/perf.js";
-import { View } from "./views/view.js";
 
 const $ = (id) => document.getElementById(id);
 const BADGES = { live: "● live", connecting: "○ connecting", reconnecting: "◌ reconnecting", offline: "○ offline" };
 
 function createApp() {
   const store = new Store();
+  // A view's modules load when it is first shown: index.html preloads only fleet's and host's.
   const router = new Router({
-    fleet: { view: new FleetView($("view-fleet"), store) },
-    host: { view: new HostView($("view-host"), store) },
-    alerts: { view: new AlertsView($("view-alerts"), store) },
-    config: { view: new ConfigView($("view-config")), role: "admin", otherwise: "denied" },
-    perf: { view: new PerfView($("view-perf")) },
-    denied: { view: new View($("view-denied")) },
+    fleet: { load: async () => new (await import("./views/fleet.js")).FleetView($("view-fleet"), store) },
+    host: { load: async () => new (await import("./views/host.js")).HostView($("view-host"), store) },
+    alerts: { load: async () => new (await import("./views/alerts.js")).AlertsView($("view-alerts"), store) },
+    config: { load: async () => new (await import("./views/config.js")).ConfigView($("view-config")), role: "admin", otherwise: "denied" },
+    perf: { load: async () => new (await import("./views/perf.js")).PerfView($("view-perf")) },
+    denied: { load: async () => new View($("view-denied")) },
   }, "fleet");
   let live = null;
 
-  function route() { if (store.user) router.go(location.hash, store.user); }
+  function route() {
+    if (store.user) router.go(location.hash, store.user).catch((err) => console.error("could not open the view:", err));
+  }
 
   store.on("connection", ({ state, detail }) => {
     const badge = $("connection");
@@ -78,6 +75,7 @@ function createApp() {
     // The view first: the host view loads its own data, so a direct link renders without waiting.
     route();
     await Promise.all([loadHosts(store), loadAlerts(store)]).catch(() => { /* each view shows its own errors */ });
+    router.prefetch();
   }
 
   async function login(event) {

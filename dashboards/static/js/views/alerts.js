@@ -4,7 +4,7 @@ import { api } from "../api.js";
 import { alertList } from "../components/alert_list.js";
 import { el, table } from "../dom.js";
 import { formatTime, formatValue } from "../format.js";
-import { View } from "./view.js";
+import { View } from "../router.js";
 
 const HISTORY_COLUMNS = ["Time", "Host", "Rule", "Severity", "Transition", "Value", "Reason"];
 

@@ -6,7 +6,7 @@ import { RetentionPanel } from "../config/retention.js";
 import { RulesPanel } from "../config/rules.js";
 import { TokensPanel } from "../config/tokens.js";
 import { WebhooksPanel } from "../config/webhooks.js";
-import { View } from "./view.js";
+import { View } from "../router.js";
 
 const PANELS = [RulesPanel, TokensPanel, WebhooksPanel, RetentionPanel];
 

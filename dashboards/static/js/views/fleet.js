@@ -2,7 +2,7 @@
 
 import { el } from "../dom.js";
 import { formatAge, formatBytes, formatPercent } from "../format.js";
-import { View } from "./view.js";
+import { View } from "../router.js";
 
 // Ages and up/stale move with the clock, not only with frames.
 const REDRAW_EVERY_MS = 5000;

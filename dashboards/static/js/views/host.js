@@ -2,12 +2,12 @@
 
 import { api } from "../api.js";
 import { alertList } from "../components/alert_list.js";
-import { HostCharts } from "../components/host_charts.js";
+import { Chart, color } from "../components/chart.js";
 import { ProcessTable } from "../components/process_table.js";
 import { el } from "../dom.js";
 import { formatAge, formatTime } from "../format.js";
 import { HostTimeline } from "../metrics/timeline.js";
-import { View } from "./view.js";
+import { View } from "../router.js";
 
 const HISTORY_METRICS = [
   "system_cpu_utilization_ratio", "system_memory_usage_bytes", "system_linux_memory_available_bytes",
@@ -15,6 +15,55 @@ const HISTORY_METRICS = [
   "system_disk_io_bytes_total", "system_network_io_bytes_total", "system_linux_file_handle_usage",
 ];
 const RANGES = { "1h": 3600e3, "24h": 86400e3, "7d": 7 * 86400e3, "30d": 30 * 86400e3 };
+
+function chartSpecs(cores) {
+  return [
+    { id: "cpu", title: "CPU busy (all cores)", unit: "percent", series: [{ label: "CPU", field: "cpu" }] },
+    { id: "cores", title: `CPU per core (${cores})`, unit: "percent",
+      series: Array.from({ length: cores }, (_, i) => ({ label: `cpu${i}`, field: `core${i}`, color: color(i) })) },
+    { id: "memory", title: "Memory", unit: "bytes", series: [
+      { label: "used", field: "memUsed" }, { label: "available", field: "memAvailable" }, { label: "swap used", field: "swapUsed" }] },
+    { id: "threads", title: "Threads (system-wide)", unit: "count", series: [{ label: "threads", field: "threads" }] },
+    { id: "disk", title: "Disk I/O", unit: "rate", series: [{ label: "read", field: "diskRead" }, { label: "write", field: "diskWrite" }] },
+    { id: "network", title: "Network I/O", unit: "rate", series: [{ label: "receive", field: "netRx" }, { label: "transmit", field: "netTx" }] },
+    { id: "handles", title: "Open file handles", unit: "count", series: [{ label: "handles", field: "handles" }] },
+  ];
+}
+
+// The host view's charts, drawn from a HostTimeline.
+class HostCharts {
+  constructor(grid, onZoom) {
+    this.grid = grid;
+    this.onZoom = onZoom;
+    this.charts = [];
+    this.cores = 0;
+  }
+
+  get drawn() { return this.charts.length > 0; }
+
+  build(cores) {
+    this.destroy();
+    this.grid.replaceChildren();
+    this.cores = cores;
+    this.charts = chartSpecs(cores).map((spec) => {
+      const box = el("div", { className: "chart", id: `chart-${spec.id}`, dataset: { chart: spec.id } });
+      this.grid.append(box);
+      return new Chart(box, { title: spec.title, series: spec.series, unit: spec.unit, onZoom: this.onZoom });
+    });
+  }
+
+  // xRange [fromMs, toMs] pins the time axis
+  draw(timeline, xRange = null) {
+    const cores = Math.max(1, timeline.coreCount);
+    if (!this.drawn || cores !== this.cores) this.build(cores);
+    for (const c of this.charts) c.update(timeline.columns(c.fields), xRange);
+  }
+
+  destroy() {
+    for (const c of this.charts) c.destroy();
+    this.charts = [];
+  }
+}
 
 function localInput(ms) {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);

@@ -5,7 +5,7 @@ import { Chart } from "../components/chart.js";
 import { el } from "../dom.js";
 import { formatCount } from "../format.js";
 import { histogramQuantile, parseExposition, sum } from "../metrics/exposition.js";
-import { View } from "./view.js";
+import { View } from "../router.js";
 
 const EVERY_MS = 5000;
 const CHART_SPAN_MS = 15 * 60 * 1000;
