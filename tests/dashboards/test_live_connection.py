@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from playwright.async_api import Page, WebSocketRoute
@@ -17,7 +18,7 @@ START = """async (url) => {
   const { dispatcher, messageHandlers } = await import("/static/js/live/messages.js");
   const { Store } = await import("/static/js/state/store.js");
   window.events = [];
-  const live = new LiveConnection(url, {
+  const live = new LiveConnection({
     onMessage: (text) => dispatch(text),
     onState: (state) => events.push(state),
     onResume: () => events.push("resume"),
@@ -26,15 +27,14 @@ START = """async (url) => {
   const dispatch = dispatcher(handlers);
   window.live = live;
   live.subscribe({ hosts: "*" });
-  live.start();
+  live.start(url);
 }"""
 
 
-async def test_the_subscription_follows_every_socket_and_a_gap_is_refilled_once(
-    module_page: Page,
-) -> None:
-    sockets: list[WebSocketRoute] = []
-    received: list[tuple[int, Any]] = []
+def play_backend(
+    sockets: list[WebSocketRoute], received: list[tuple[int, Any]]
+) -> Callable[[WebSocketRoute], None]:
+    """A /ws that answers every subscribe with `subscribed`, as the backend does."""
 
     def backend(socket: WebSocketRoute) -> None:
         index = len(sockets)
@@ -48,9 +48,19 @@ async def test_the_subscription_follows_every_socket_and_a_gap_is_refilled_once(
 
         socket.on_message(answer)
 
-    await module_page.route_web_socket(re.compile(r"/ws$"), backend)
-    ws_url = UNREACHABLE_BACKEND.replace("http", "ws") + "/ws"
-    await module_page.evaluate(START, ws_url)
+    return backend
+
+
+WS_URL = UNREACHABLE_BACKEND.replace("http", "ws") + "/ws"
+
+
+async def test_the_subscription_follows_every_socket_and_a_gap_is_refilled_once(
+    module_page: Page,
+) -> None:
+    sockets: list[WebSocketRoute] = []
+    received: list[tuple[int, Any]] = []
+    await module_page.route_web_socket(re.compile(r"/ws$"), play_backend(sockets, received))
+    await module_page.evaluate(START, WS_URL)
     await module_page.wait_for_function("() => events.includes('live')")
 
     # A view changing what it wants (issue 14's host view) re-subscribes on the same socket:
@@ -77,3 +87,24 @@ async def test_the_subscription_follows_every_socket_and_a_gap_is_refilled_once(
         "resume",  # once, after the reply on the new socket: the gap's data is fetched
         "offline",
     ]
+
+
+async def test_a_new_session_subscribes_afresh_and_resumes_nothing(module_page: Page) -> None:
+    sockets: list[WebSocketRoute] = []
+    received: list[tuple[int, Any]] = []
+    await module_page.route_web_socket(re.compile(r"/ws$"), play_backend(sockets, received))
+    await module_page.evaluate(START, WS_URL)
+    await module_page.wait_for_function("() => events.includes('live')")
+    # Log-out, then log-in (main.js subscribes again before it starts).
+    await module_page.evaluate(
+        "(url) => { live.stop(); live.subscribe({ hosts: '*' }); live.start(url); }", WS_URL
+    )
+    await module_page.wait_for_function("() => events.filter((e) => e === 'live').length === 2")
+    await module_page.evaluate("() => live.stop()")
+
+    assert received == [
+        (0, {"type": "subscribe", "hosts": "*"}),
+        (1, {"type": "subscribe", "hosts": "*"}),
+    ]
+    events = await module_page.evaluate("() => events")
+    assert events == ["connecting", "live", "offline", "connecting", "live", "offline"]

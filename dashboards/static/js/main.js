@@ -21,7 +21,16 @@ function createApp() {
     perf: { load: async () => new (await import("./views/perf.js")).PerfView($("view-perf")) },
     denied: { load: async () => new View($("view-denied")) },
   }, "fleet");
-  let live = null;
+  // One connection for the app's life (views may hold it), started per session.
+  const live = new LiveConnection({
+    onMessage: (text) => dispatch(text),
+    onState: (state, detail) => store.setConnection(state, detail),
+    onResume: () => {
+      loadAlerts(store).catch(() => {});
+      if (router.active) router.active.onResume();
+    },
+  });
+  const dispatch = dispatcher(messageHandlers({ store, router, connection: live }));
 
   function route() {
     if (store.user) router.go(location.hash, store.user).catch((err) => console.error("could not open the view:", err));
@@ -36,25 +45,9 @@ function createApp() {
     if (state === "reconnecting" && store.user) api("/api/auth/me").catch(() => {});
   });
 
-  function connect() {
-    live = new LiveConnection(`${backendUrl().replace(/^http/, "ws")}/ws`, {
-      onMessage: (text) => dispatch(text),
-      onState: (state, detail) => store.setConnection(state, detail),
-      onResume: () => {
-        loadAlerts(store).catch(() => {});
-        if (router.active) router.active.onResume();
-      },
-    });
-    const dispatch = dispatcher(messageHandlers({ store, router, connection: live }));
-    // Every host: the fleet's numbers come from every host's frames.
-    live.subscribe({ hosts: "*" });
-    live.start();
-  }
-
   function showLogin(message = "") {
     store.setUser(null);
-    if (live) live.stop();
-    live = null;
+    live.stop();
     router.leave();
     document.body.dataset.auth = "out";
     $("login-error").textContent = message;
@@ -71,7 +64,9 @@ function createApp() {
     $("app").hidden = false;
     $("whoami").textContent = `${user.name} (${user.role})`;
     $("nav-config").hidden = user.role !== "admin";
-    connect();
+    // Every host: the fleet's numbers come from every host's frames.
+    live.subscribe({ hosts: "*" });
+    live.start(`${backendUrl().replace(/^http/, "ws")}/ws`);
     // The view first: the host view loads its own data, so a direct link renders without waiting.
     route();
     await Promise.all([loadHosts(store), loadAlerts(store)]).catch(() => { /* each view shows its own errors */ });

@@ -6,8 +6,8 @@ const MAX_DELAY_MS = 30000;
 const PING_EVERY_MS = 25000;
 
 export class LiveConnection {
-  constructor(url, { onMessage, onState, onResume }) {
-    this.url = url;
+  constructor({ onMessage, onState, onResume }) {
+    this.url = null;
     this.handlers = { onMessage, onState, onResume };
     this.delay = MIN_DELAY_MS;
     this.socket = null;
@@ -18,8 +18,12 @@ export class LiveConnection {
     this.gap = false;
   }
 
-  start() {
+  // A new session: nothing to resume from the last one.
+  start(url) {
+    this.url = url;
     this.stopped = false;
+    this.gap = false;
+    this.delay = MIN_DELAY_MS;
     this.open();
   }
 
@@ -66,7 +70,8 @@ export class LiveConnection {
     const socket = new WebSocket(this.url);
     this.socket = socket;
     socket.addEventListener("open", () => this.sendSubscription());
-    socket.addEventListener("message", (event) => this.handlers.onMessage(event.data));
+    // Not from a socket of an earlier session, closing late.
+    socket.addEventListener("message", (event) => { if (this.socket === socket) this.handlers.onMessage(event.data); });
     socket.addEventListener("close", (event) => {
       clearInterval(this.pinger);
       if (this.socket !== socket || this.stopped) return;
