@@ -164,7 +164,7 @@ async def test_late_and_repeated_samples_for_a_sealed_window_count_once_larger_v
 
     # Reads and rollups see one sample per time before the sealing job merges them ...
     async def minute_rollup() -> tuple[float, float, float, int]:
-        row = await pool.fetchrow(
+        [row] = await pool.fetch(
             "SELECT min, max, sum, count FROM rollup_1m WHERE bucket = to_timestamp($1 / 1000.0)",
             start,
         )

@@ -106,7 +106,7 @@ async def test_a_database_of_todays_schema_is_migrated_sealed_and_fully_readable
         assert (sealer.stats.duplicates, sealer.stats.conflicts) == (100, 10)
         assert not await pool.fetchval("SELECT to_regclass('samples_legacy') IS NOT NULL")
         assert await everything() == expected
-        async with pool.acquire() as conn, history_snapshot(conn) as horizon:
+        async with pool.acquire() as reader, history_snapshot(reader) as horizon:
             assert not horizon.legacy
         sealed = await pool.fetchval("SELECT sum(samples) FROM sample_chunks")
         assert sealed + await pool.fetchval("SELECT count(*) FROM samples") == len(expected)
