@@ -75,7 +75,7 @@ class SealingSettings(BaseModel):
     grace: Duration = 600.0
     # Sealed row partitions are detached this long after their last chunk committed.
     detach_delay: Duration = 60.0
-    batch_series: int = Field(default=512, ge=1, le=100_000)
+    batch_series: int = Field(default=64, ge=1, le=100_000)
     late_batch_rows: int = Field(default=200_000, ge=1)
     # The share of wall time a pass spends in sealing transactions: after each, it pauses for
     # the rest. A window of a busy fleet (432 M samples at 1,000 reports/s) is then sealed over
