@@ -88,52 +88,50 @@ $$;
 CREATE FUNCTION hostpulse_window_start(t timestamptz) RETURNS timestamptz
 LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin('2 hours', t, 'epoch'::timestamptz) $$;
 
--- Creates (detached, then attached: that only takes SHARE UPDATE EXCLUSIVE on the parent, so
--- ingest and reads go on) the head partition of the window holding `t`; true when created now.
-CREATE FUNCTION hostpulse_ensure_head_partition(t timestamptz) RETURNS boolean
+-- Creates partition `name` of `parent` for [lower_bound, upper_bound) unless it exists; true when
+-- created now. Created detached, then attached: that takes only SHARE UPDATE EXCLUSIVE on the
+-- parent, so ingest and reads go on meanwhile.
+CREATE FUNCTION hostpulse_ensure_partition(
+    parent text, name text, lower_bound timestamptz, upper_bound timestamptz
+) RETURNS boolean
 LANGUAGE plpgsql AS $$
-DECLARE
-    lower_bound timestamptz := hostpulse_window_start(t);
-    name text := 'samples_h' || to_char(lower_bound AT TIME ZONE 'UTC', 'YYYYMMDDHH24');
 BEGIN
     IF to_regclass(quote_ident(name)) IS NOT NULL THEN
         RETURN false;
     END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('hostpulse_head_partition'));
+    -- Two processes meeting a new window at once: one creates it, the other then sees it.
+    PERFORM pg_advisory_xact_lock(hashtext('hostpulse_partition:' || parent));
     IF to_regclass(quote_ident(name)) IS NOT NULL THEN
         RETURN false;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE samples INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name);
     EXECUTE format(
-        'ALTER TABLE samples ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-        name, lower_bound, lower_bound + interval '2 hours'
+        'CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)',
+        name, parent
+    );
+    EXECUTE format(
+        'ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+        parent, name, lower_bound, upper_bound
     );
     RETURN true;
 END
 $$;
 
+-- The head partition of the 2-hour window holding `t`.
+CREATE FUNCTION hostpulse_ensure_head_partition(t timestamptz) RETURNS boolean
+LANGUAGE sql AS $$
+    SELECT hostpulse_ensure_partition(
+        'samples', 'samples_h' || to_char(hostpulse_window_start(t) AT TIME ZONE 'UTC', 'YYYYMMDDHH24'),
+        hostpulse_window_start(t), hostpulse_window_start(t) + interval '2 hours'
+    )
+$$;
+
+-- The chunk partition of a UTC day.
 CREATE FUNCTION hostpulse_ensure_chunk_partition(day date) RETURNS boolean
-LANGUAGE plpgsql AS $$
-DECLARE
-    lower_bound timestamptz := (day::timestamp AT TIME ZONE 'UTC');
-    name text := 'sample_chunks_p' || to_char(day, 'YYYYMMDD');
-BEGIN
-    IF to_regclass(quote_ident(name)) IS NOT NULL THEN
-        RETURN false;
-    END IF;
-    PERFORM pg_advisory_xact_lock(hashtext('hostpulse_chunk_partition'));
-    IF to_regclass(quote_ident(name)) IS NOT NULL THEN
-        RETURN false;
-    END IF;
-    EXECUTE format(
-        'CREATE TABLE %I (LIKE sample_chunks INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)', name
-    );
-    EXECUTE format(
-        'ALTER TABLE sample_chunks ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-        name, lower_bound, lower_bound + interval '1 day'
-    );
-    RETURN true;
-END
+LANGUAGE sql AS $$
+    SELECT hostpulse_ensure_partition(
+        'sample_chunks', 'sample_chunks_p' || to_char(day, 'YYYYMMDD'),
+        day::timestamp AT TIME ZONE 'UTC', (day + 1)::timestamp AT TIME ZONE 'UTC'
+    )
 $$;
 
 -- Grafana's raw view (040_grafana_reader.sql, where present): sealed history is compressed with

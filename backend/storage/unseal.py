@@ -147,6 +147,7 @@ async def _restore_row_schema(conn: Connection) -> None:
         await conn.execute(
             "DROP FUNCTION hostpulse_head_frontier(), hostpulse_window_start(timestamptz), "
             "hostpulse_ensure_head_partition(timestamptz), hostpulse_ensure_chunk_partition(date),"
+            " hostpulse_ensure_partition(text, text, timestamptz, timestamptz),"
             " hostpulse_lock_legacy(), hostpulse_value_order(double precision)"
         )
         await conn.execute((MIGRATIONS_DIR / "002_samples.sql").read_text())
