@@ -8,37 +8,20 @@ pydantic-settings. Components take the plain frozen dataclasses of `exporter.opt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
     field_validator,
     model_validator,
 )
 
+from conventions.settings_sources import Duration
 from exporter import options as plain
-from exporter.durations import format_duration, parse_duration
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("must be positive (a duration such as '2s')")
-    return seconds
-
-
-# Seconds in Python; '2s'-style strings (or plain numbers of seconds) in files, env and flags.
-Duration = Annotated[
-    float,
-    BeforeValidator(_positive_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
 
 
 def _http_url(value: str) -> str:

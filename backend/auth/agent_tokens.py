@@ -66,6 +66,14 @@ async def list_tokens(pool: asyncpg.Pool) -> list[TokenInfo]:
     return [TokenInfo(**dict(row)) for row in rows]
 
 
+async def is_active(pool: asyncpg.Pool, token: str) -> bool:
+    """True when `token` is a known token that has not been revoked (marks nothing as used)."""
+    found = await pool.fetchval(
+        "SELECT 1 FROM agent_tokens WHERE token_hash = $1 AND revoked_at IS NULL", hash_token(token)
+    )
+    return found is not None
+
+
 async def revoke_token(pool: asyncpg.Pool, token_id: int) -> bool:
     """True when the token existed and was active; it is refused within TOKEN_CACHE_SECONDS."""
     status = await pool.execute(

@@ -14,7 +14,7 @@ from typing import Any
 from backend.ingest.limits import IngestLimits, check_labels, labels_within, unprocessable
 from backend.storage.sample_columns import SampleColumns
 from backend.storage.series_ids import SeriesKey
-from exporter.naming import prometheus_label_name
+from conventions.naming import prometheus_label_name
 
 _label_name = lru_cache(maxsize=4096)(prometheus_label_name)
 LabelItems = tuple[tuple[str, str], ...]

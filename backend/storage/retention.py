@@ -20,7 +20,7 @@ import asyncpg
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
-from exporter.config import Duration
+from conventions.settings_sources import Duration
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from backend.users.passwords import PasswordPolicyError, check_password_policy
-from exporter.config import Duration
+from conventions.settings_sources import Duration
 
 
 class AuthSettings(BaseModel):

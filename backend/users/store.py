@@ -76,9 +76,9 @@ async def authenticate(pool: asyncpg.Pool, name: str, password: str) -> User | N
     return _user(row)
 
 
-async def get_user(pool: asyncpg.Pool, user_id: int) -> User | None:
-    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
-    return _user(row) if row else None
+async def has_users(pool: asyncpg.Pool) -> bool:
+    """True once any account exists (the first start creates the admin)."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM users)"))
 
 
 async def find_user(pool: asyncpg.Pool, name: str) -> User | None:

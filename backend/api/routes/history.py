@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from backend.api.deps import READ_ERRORS, PoolDep, ReadAccess
 from backend.storage.history import query_history
-from exporter.durations import parse_duration
+from conventions.durations import parse_duration
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[ReadAccess])
 

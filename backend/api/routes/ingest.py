@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.auth.agent_tokens import AgentTokenDep, require_agent_token
-from backend.ingest import json_report, otlp, remote_write
+from backend.ingest import json_report, otlp, remote_write, report_schema_check
 from backend.ingest.dedup import ReportDeduplicator
 from backend.ingest.limits import (
     MAX_AGE_MS,
@@ -150,7 +150,7 @@ def _now_ms() -> int:
     response_model=JsonIngestResult,
     responses=_ERRORS,
     openapi_extra=_body_doc(
-        "A batch of agent reports; schema: exporter/schema/report-v1.schema.json.",
+        "A batch of agent reports; schema: conventions/schema/report-v1.schema.json.",
         "application/json",
     ),
 )
@@ -199,8 +199,8 @@ async def _ingest_json(request: Request) -> Response:
         def translate() -> list[json_report.TranslatedReport]:
             raw = decode_content_encoding(body, encoding, limits.max_body_bytes)
             document = json_report.parse_json(raw)
-            checked = json_report.validate_document(document)
-            checked = checked and not json_report.may_contain_nul(raw)
+            checked = report_schema_check.validate_document(document)
+            checked = checked and not report_schema_check.may_contain_nul(raw)
             return json_report.translate_document(
                 document, now_ms=_now_ms(), limits=limits, shape_checked=checked
             )

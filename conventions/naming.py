@@ -1,4 +1,8 @@
-"""OTel metric and attribute names rendered the Prometheus way (see shared conventions).
+"""OTel metric kinds, and metric and attribute names rendered the Prometheus way.
+
+Part of the agent<->backend contract: the agent names its `/metrics` series with it, and the
+backend names what it ingests from the agent's JSON and from OTLP with it, so one metric has one
+Prometheus name on every path.
 
 The same rules as the OTel Collector's Prometheus exporter: dots become `_`, the unit word is
 appended, monotonic counters end in `_total`, unit `1` gauges end in `_ratio`, `{thing}` adds
@@ -13,8 +17,16 @@ so a non-counter named `*.count` drops `.count` and takes its `{thing}` unit in 
 from __future__ import annotations
 
 import re
+from enum import StrEnum
 
-from exporter.model import Kind
+
+class Kind(StrEnum):
+    """The OTel instrument a metric maps to."""
+
+    COUNTER = "counter"  # monotonic sum: Prometheus counter (`_total`)
+    GAUGE = "gauge"  # a value that goes up and down
+    UPDOWN = "updowncounter"  # non-monotonic sum (e.g. memory usage); a gauge in Prometheus
+
 
 _UNIT_WORDS = {
     "s": "seconds",

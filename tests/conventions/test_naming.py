@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.model import Kind
-from exporter.naming import prometheus_label_name, prometheus_metric_name
+from conventions.naming import Kind, prometheus_label_name, prometheus_metric_name
 
 
 @pytest.mark.parametrize(
