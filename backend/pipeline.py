@@ -11,11 +11,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from backend.live.redis_bridge import PUBLISH_GROUPS_LUA, BatchPublisher, publish_args
-from backend.model import IngestBatch
+from backend.model import IngestBatch, concat
 from backend.round_trips import SharedRoundTrip
 from backend.self_metrics import BackendMetrics
 from backend.storage.redis_window import ADD_FRAMES_LUA, RecentWindow
-from backend.storage.sample_columns import concat
 
 log = logging.getLogger(__name__)
 

@@ -17,8 +17,7 @@ import orjson
 from backend.alerts import rule_store
 from backend.alerts.engine import Observation
 from backend.alerts.rules import AlertRule, RuleKind
-from backend.model import IngestBatch
-from backend.storage.sample_columns import as_columns
+from backend.model import IngestBatch, as_columns
 
 log = logging.getLogger(__name__)
 

@@ -32,8 +32,7 @@ from backend.ingest.limits import (
     check_time,
     unprocessable,
 )
-from backend.model import IngestBatch, ProcessSnapshot, Sample
-from backend.storage.sample_columns import SampleColumns, concat, empty_columns
+from backend.model import IngestBatch, ProcessSnapshot, Sample, SampleColumns, concat, empty_columns
 from conventions.naming import Kind, prometheus_metric_name
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,9 @@ from redis.commands.core import AsyncScript
 
 from backend.live.hub import LiveHub
 from backend.live.messages import encode_frames, host_frames, join_frames
-from backend.model import IngestBatch
+from backend.model import IngestBatch, SampleColumns
 from backend.redis_channel import ChannelListener
 from backend.self_metrics import BackendMetrics
-from backend.storage.sample_columns import SampleColumns
 
 log = logging.getLogger(__name__)
 

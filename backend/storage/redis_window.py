@@ -19,8 +19,7 @@ import cramjam
 import orjson
 import redis.asyncio as aioredis
 
-from backend.model import IngestBatch, ProcessSnapshot, Sample
-from backend.storage.sample_columns import as_columns
+from backend.model import IngestBatch, ProcessSnapshot, Sample, as_columns
 
 DEFAULT_HOST_RETENTION_SECONDS = 7 * 86_400
 _TTL_SLACK_MS = 60_000  # keys outlive the window a little, so a late read still finds them

@@ -14,10 +14,10 @@ from datetime import datetime
 
 import orjson
 
-from backend.model import ProcessSnapshot
+from backend.model import InvalidSample, ProcessSnapshot, SeriesKey
 from backend.storage.postgres import Connection
 from backend.storage.rollups import mark_pending, minutes_of, ms_to_datetime
-from backend.storage.series_ids import MAX_TIME_MS, InvalidSample, SeriesKey
+from backend.storage.series_ids import MAX_TIME_MS
 
 # A binary COPY row: 3 fields of 8 bytes; int8 series_id, timestamptz (µs since 2000), float8.
 _ROW = struct.Struct("!hiqiqid")

@@ -22,7 +22,7 @@ import orjson
 from backend.model import IngestBatch, Overloaded
 from backend.storage.postgres import Connection
 from backend.storage.rollups import refresh_all_rollups
-from backend.storage.series_ids import InvalidSample, SeriesIds
+from backend.storage.series_ids import SeriesIds
 from backend.storage.validated_keys import ValidatedKeys
 from backend.storage.write_batch import PendingItem, build_records, commit_batch, encode_snapshot
 
@@ -261,6 +261,3 @@ class SampleWriter:
                 date(1970, 1, 1) + timedelta(days=day),
             )
             self._known_days.add(day)
-
-
-__all__ = ["InvalidSample", "SampleWriter"]

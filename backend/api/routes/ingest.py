@@ -29,8 +29,7 @@ from backend.ingest.limits import (
     decode_content_encoding,
     too_large,
 )
-from backend.model import IngestBatch, Overloaded, SampleSink
-from backend.storage.series_ids import InvalidSample
+from backend.model import IngestBatch, InvalidSample, Overloaded, SampleSink
 
 log = logging.getLogger(__name__)
 

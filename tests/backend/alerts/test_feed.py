@@ -6,8 +6,7 @@ import orjson
 
 from backend.alerts.feed import SampleFilter, encode_feed_frames, observations_from_feed_frame
 from backend.alerts.rules import AlertRule, RuleKind
-from backend.model import IngestBatch, ProcessSnapshot, Sample
-from backend.storage.sample_columns import as_columns
+from backend.model import IngestBatch, ProcessSnapshot, Sample, as_columns
 
 
 def batch(*samples: Sample, snapshots: tuple[ProcessSnapshot, ...] = ()) -> IngestBatch:

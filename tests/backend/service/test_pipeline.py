@@ -79,7 +79,7 @@ async def test_redis_outage_keeps_accepting_then_resumes_by_itself() -> None:
 
 
 def _two_host_batch() -> IngestBatch:
-    from backend.storage.sample_columns import as_columns
+    from backend.model import as_columns
 
     samples = [
         Sample("web-1", "system_cpu_utilization_ratio", {"cpu": "0"}, 1_000, 0.5),

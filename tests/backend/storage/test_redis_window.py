@@ -5,9 +5,8 @@ from __future__ import annotations
 import orjson
 import redis.asyncio as aioredis
 
-from backend.model import IngestBatch, ProcessSnapshot
+from backend.model import IngestBatch, ProcessSnapshot, as_columns
 from backend.storage.redis_window import RecentWindow
-from backend.storage.sample_columns import as_columns
 from tests.backend.storage.storage_support import batch_of, now_ms, sample
 
 WINDOW_S = 300

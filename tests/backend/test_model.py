@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from backend.model import Sample
-from backend.storage.sample_columns import SampleColumns, as_columns, concat
+from backend.model import Sample, SampleColumns, as_columns, concat
 
 SAMPLES = [
     Sample("web-1", "system_cpu_utilization_ratio", {"cpu": "0"}, 1_000, 0.5),
