@@ -11,10 +11,10 @@ from pydantic import field_validator as _field_validator
 from pydantic_settings import SettingsConfigDict
 
 from backend.alerts.settings import AlertingSettings
+from backend.auth.settings import AuthSettings
 from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
-from backend.users.settings import AuthSettings
 from conventions.settings_sources import ConfigError, Duration, LayeredSettings, load_layered
 
 __all__ = ["BackendSettings", "ConfigError", "ScrapeTarget", "load_settings"]

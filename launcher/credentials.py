@@ -15,7 +15,7 @@ from pathlib import Path
 import asyncpg
 
 from backend.auth import agent_tokens
-from backend.users.passwords import PasswordPolicyError, check_password_policy
+from backend.auth.passwords import PasswordPolicyError, check_password_policy
 from backend.users.store import create_user, has_users
 
 ADMIN_NAME = "admin"

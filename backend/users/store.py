@@ -6,10 +6,10 @@ import re
 
 import asyncpg
 
+from backend.auth.passwords import hash_password, verify_password
+from backend.auth.sessions import end_user_sessions
 from backend.storage.postgres import Connection
 from backend.users.model import ROLES, Role, User
-from backend.users.passwords import hash_password, verify_password
-from backend.users.sessions import end_user_sessions
 
 _NAME = re.compile(r"^[A-Za-z0-9._@\-]{1,100}$")
 _COLUMNS = "id, name, role, created_at"

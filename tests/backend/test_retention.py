@@ -19,7 +19,7 @@ from backend.storage.retention import (
     partitions_to_drop,
 )
 from backend.storage.writer import SampleWriter
-from tests.backend.service.conftest import serve, service_settings, wait_for
+from tests.backend.running import serve, service_settings, wait_for
 
 DAY = timedelta(days=1)
 SETTINGS = RetentionSettings(

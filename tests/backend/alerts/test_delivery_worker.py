@@ -13,7 +13,7 @@ from backend.notify import outbox
 from backend.notify.delivery_worker import DeliveryWorker, retry_delay
 from backend.notify.senders import signature
 from backend.notify.webhook_store import create_webhook
-from tests.backend.service.conftest import wait_for
+from tests.backend.running import wait_for
 from tests.conftest import free_port
 
 from .receiver import webhook_receiver

@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.backend.service.conftest import (
+from tests.backend.running import (
     RunningBackend,
     agent_report,
     serve,

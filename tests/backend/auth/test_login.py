@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.backend.service.conftest import RunningBackend, serve, service_settings
+from tests.backend.running import RunningBackend, serve, service_settings
 
 from .support import PASSWORD, anonymous, expire_sessions, make_user
 

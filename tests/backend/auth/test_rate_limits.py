@@ -9,14 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.backend.service.conftest import (
+from tests.backend.running import (
     AUTH,
     TOKEN,
     agent_report,
+    backend_process,
     serve,
     service_settings,
 )
-from tests.backend.service.test_two_processes import backend_process
 
 from .support import PASSWORD, anonymous, make_user
 

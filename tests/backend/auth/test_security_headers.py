@@ -12,7 +12,7 @@ from websockets.typing import Origin
 
 from backend.security import SecurityHeadersMiddleware, SecuritySettings, security_headers
 from backend.settings import ConfigError, load_settings
-from tests.backend.service.conftest import serve, service_settings
+from tests.backend.running import serve, service_settings
 
 from .support import anonymous, make_user, session_for
 

@@ -12,13 +12,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
 from backend.api.routes.ingest import router
-from backend.model import IngestBatch, Overloaded, Sample
+from backend.auth.agent_tokens import AgentTokenVerifier
+from backend.ingest.dedup import ReportDeduplicator
+from backend.live.hub import LiveHub
+from backend.live.redis_bridge import live_channel, live_subscriber
+from backend.model import IngestBatch, Overloaded, Sample, SampleSink
+from backend.ratelimit.limiters import build_rate_limiters
 from backend.self_metrics import BackendMetrics
+from backend.services import Services, ingest_limits
 from backend.settings import BackendSettings
+from backend.storage.redis_window import RecentWindow
+from backend.storage.writer import SampleWriter
 
 BOOTSTRAP_TOKEN = "hp_bootstrap-token-for-tests-only"
 
@@ -54,14 +63,34 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def build_app(settings: BackendSettings, pool: Any, redis: Any, pipeline: Any) -> FastAPI:
+def build_app(
+    settings: BackendSettings, pool: Any, redis: aioredis.Redis, pipeline: SampleSink
+) -> FastAPI:
+    """The ingest router on the services the lifespan would build, with `pipeline` in place of
+    the real one (nothing is started: ingest only calls the pipeline, tokens and Redis)."""
     app = FastAPI()
     app.include_router(router)
-    app.state.settings = settings
-    app.state.pool = pool
-    app.state.redis = redis
-    app.state.pipeline = pipeline
-    app.state.metrics = BackendMetrics()
+    metrics = BackendMetrics()
+    hub = LiveHub(metrics)
+    prefix = settings.redis_prefix
+    bootstrap = settings.bootstrap_agent_token
+    app.state.services = Services(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        redis=redis,
+        writer=SampleWriter(pool),
+        window=RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window),
+        hub=hub,
+        live_subscriber=live_subscriber(settings.redis_url, live_channel(prefix), hub),
+        pipeline=pipeline,
+        deduplicator=ReportDeduplicator(redis, prefix),
+        ingest_limits=ingest_limits(settings),
+        agent_tokens=AgentTokenVerifier(
+            pool, bootstrap.get_secret_value() if bootstrap is not None else None
+        ),
+        rate_limits=build_rate_limiters(redis, prefix, settings.rate_limits),
+    )
     return app
 
 

@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -16,51 +11,9 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.backend.auth.support import ensure_session
-from tests.conftest import free_port
-
-from .conftest import AUTH, TOKEN, agent_report, wait_for
+from tests.backend.running import AUTH, TOKEN, agent_report, backend_process
 
 pytestmark = pytest.mark.slow
-
-
-@contextlib.asynccontextmanager
-async def backend_process(env: dict[str, str]) -> AsyncIterator[str]:
-    """`hostpulse-backend serve` in its own process; its base URL once it is ready."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "backend.cli",
-        "serve",
-        "--port",
-        str(port),
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base_url, timeout=5) as client:
-
-            async def ready() -> bool:
-                if process.returncode is not None:
-                    assert process.stderr is not None
-                    pytest.fail(f"backend exited: {(await process.stderr.read()).decode()[-2000:]}")
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
-
-            await wait_for(ready, within=60, what=f"backend on port {port}")
-        yield base_url
-    finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 30)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
 
 
 async def test_a_sample_posted_to_one_process_reaches_websockets_of_the_other(

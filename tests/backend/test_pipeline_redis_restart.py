@@ -12,9 +12,16 @@ import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 
+from tests.backend.running import (
+    AUTH,
+    agent_report,
+    now_ms,
+    running_services,
+    serve,
+    service_settings,
+    wait_for,
+)
 from tests.conftest import free_port, require_program
-
-from .conftest import AUTH, agent_report, now_ms, serve, service_settings, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -77,7 +84,7 @@ async def test_ingest_survives_a_redis_restart_and_live_resumes(
             # The same WebSocket client stays connected through the whole outage.
             await ws.send('{"type":"subscribe","hosts":"*"}')
             assert orjson.loads(await asyncio.wait_for(ws.recv(), 10))["type"] == "subscribed"
-            subscriber = backend.app.state.live_subscriber
+            subscriber = running_services(backend).live_subscriber
             assert subscriber.subscribed.is_set()
             await redis.stop()
 

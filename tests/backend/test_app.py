@@ -7,9 +7,15 @@ from typing import Any
 
 import asyncpg
 
+from tests.backend.running import (
+    AUTH,
+    RunningBackend,
+    agent_report,
+    serve,
+    service_settings,
+    wait_for,
+)
 from tests.conftest import require_program
-
-from .conftest import AUTH, RunningBackend, agent_report, serve, service_settings, wait_for
 
 READ_PATHS = ["/api/metrics/recent", "/api/metrics/history", "/api/hosts"]
 

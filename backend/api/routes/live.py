@@ -8,8 +8,8 @@ import contextlib
 from fastapi import APIRouter, Depends, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from backend.api.deps import read_access
-from backend.live.hub import ClientTooSlow, LiveClient, LiveHub
+from backend.api.deps import read_access, services
+from backend.live.hub import ClientTooSlow, LiveClient
 from backend.live.messages import (
     ClientMessageError,
     Ping,
@@ -18,8 +18,6 @@ from backend.live.messages import (
     pong_message,
     subscribed_message,
 )
-from backend.redis_channel import ChannelListener
-from backend.self_metrics import BackendMetrics
 
 router = APIRouter(tags=["live"])
 
@@ -32,8 +30,7 @@ _SUBSCRIBE_WAIT_SECONDS = 2.0
 async def live(websocket: WebSocket) -> None:
     """Live samples. Send `{"type":"subscribe","hosts":["web-1"]}` (or `"hosts":"*"`); receive
     `{"type":"samples","host":…,"samples":[…],"processes":…}` frames."""
-    hub: LiveHub = websocket.app.state.live_hub
-    metrics: BackendMetrics = websocket.app.state.metrics
+    hub, metrics = services(websocket).hub, services(websocket).metrics
     await websocket.accept()
     client = hub.connect()
     try:
@@ -60,7 +57,7 @@ async def _send_frames(websocket: WebSocket, client: LiveClient) -> None:
 async def _until_listening(websocket: WebSocket) -> None:
     """Let the process's Redis subscription (made on the first client) settle before the
     `subscribed` reply, so frames published after the reply arrive. Redis down: reply anyway."""
-    subscriber: ChannelListener = websocket.app.state.live_subscriber
+    subscriber = services(websocket).live_subscriber
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(subscriber.subscribed.wait(), _SUBSCRIBE_WAIT_SECONDS)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.backend.service.conftest import serve, service_settings
+from tests.backend.running import serve, service_settings
 
 
 async def test_admins_see_the_effective_retention(

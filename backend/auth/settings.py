@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from backend.users.passwords import PasswordPolicyError, check_password_policy
+from backend.auth.passwords import PasswordPolicyError, check_password_policy
 from conventions.settings_sources import Duration
 
 

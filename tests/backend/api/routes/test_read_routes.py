@@ -9,8 +9,15 @@ import pytest
 
 from backend.api.routes.history import HistoryResponse, parse_time, resolve_range
 from backend.api.routes.recent import RecentResponse
-
-from .conftest import AUTH, RunningBackend, agent_report, now_ms, serve, service_settings, wait_for
+from tests.backend.running import (
+    AUTH,
+    RunningBackend,
+    agent_report,
+    now_ms,
+    serve,
+    service_settings,
+    wait_for,
+)
 
 CPU = "system_cpu_utilization_ratio"
 
