@@ -8,7 +8,7 @@ pydantic-settings. Components take the plain frozen dataclasses of `exporter.opt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -16,12 +16,14 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    create_model,
     field_validator,
     model_validator,
 )
 
 from conventions.settings_sources import Duration
 from exporter import options as plain
+from exporter.collectors.registry import COLLECTOR_NAMES
 
 
 def _http_url(value: str) -> str:
@@ -58,16 +60,29 @@ class TopProcessesConfig(CollectorConfig):
     top_n: int = Field(default=5, ge=1, le=50)
 
 
-class CollectorsConfig(_Section):
-    cpu: CollectorConfig = CollectorConfig()
-    memory: CollectorConfig = CollectorConfig()
-    # One /proc scan per cycle: top-N processes, system-wide threads and process counts.
-    processes: TopProcessesConfig = TopProcessesConfig()
-    disk: CollectorConfig = CollectorConfig()
-    network: CollectorConfig = CollectorConfig()
-    handles: CollectorConfig = CollectorConfig()
-    # Load average, uptime, logical CPU count.
-    system: CollectorConfig = CollectorConfig()
+# The collectors with settings of their own; every other registered collector has `enabled` and
+# `interval` only (see `exporter.collectors.registry`).
+OWN_SETTINGS: dict[str, type[CollectorConfig]] = {"processes": TopProcessesConfig}
+
+if TYPE_CHECKING:
+
+    class CollectorsConfig(_Section):
+        """A section per registered collector of `exporter.collectors.registry`."""
+
+        processes: TopProcessesConfig = TopProcessesConfig()
+
+        def __getattr__(self, name: str) -> CollectorConfig: ...
+
+else:
+    CollectorsConfig = create_model(
+        "CollectorsConfig",
+        __base__=_Section,
+        **{
+            name: (section, section())
+            for name in COLLECTOR_NAMES
+            for section in [OWN_SETTINGS.get(name, CollectorConfig)]
+        },
+    )
 
 
 class PrometheusConfig(_Section):

@@ -22,14 +22,16 @@ from backend.storage.writer import SampleWriter
 from tests.backend.running import serve, service_settings, wait_for
 
 DAY = timedelta(days=1)
-SETTINGS = RetentionSettings(
-    raw_samples="7d",
-    rollup_1m="30d",
-    rollup_1h="365d",
-    alert_history="90d",
-    process_snapshots="7d",
-    batch_rows=7,  # small, so every table needs several batches
-    batch_pause="1ms",
+SETTINGS = RetentionSettings.model_validate(
+    {
+        "raw_samples": "7d",
+        "rollup_1m": "30d",
+        "rollup_1h": "365d",
+        "alert_history": "90d",
+        "process_snapshots": "7d",
+        "batch_rows": 7,  # small, so every table needs several batches
+        "batch_pause": "1ms",
+    }
 )
 
 

@@ -15,9 +15,10 @@ async def test_burst_over_the_limit_across_two_clients_is_refused_with_retry_aft
 ) -> None:
     other = aioredis.Redis.from_url(redis_url)
     try:
-        limits = {"prefix": redis_prefix, "capacity": 10, "rate_per_second": 1}
-        first = TokenBucketLimiter(redis_client, **limits)
-        second = TokenBucketLimiter(other, **limits)
+        first, second = (
+            TokenBucketLimiter(client, prefix=redis_prefix, capacity=10, rate_per_second=1)
+            for client in (redis_client, other)
+        )
         decisions = await asyncio.gather(
             *[(first if i % 2 else second).take("agent:7") for i in range(16)]
         )

@@ -49,6 +49,7 @@ async def test_user_create_admin_reads_the_password_from_stdin(database_url: str
         row = await conn.fetchrow("SELECT role, password_hash FROM users WHERE name = 'root'")
     finally:
         await conn.close()
+    assert row is not None
     assert row["role"] == "admin"
     assert row["password_hash"].startswith("$argon2id$")
 

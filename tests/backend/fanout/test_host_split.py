@@ -3,7 +3,7 @@ alert rule watches; the same result whether the batch holds columns or Sample ob
 
 from __future__ import annotations
 
-from backend.fanout.host_split import split_by_host
+from backend.fanout.host_split import Watches, split_by_host
 from backend.live.messages import encode_live_bundle
 from backend.model import IngestBatch, ProcessSnapshot, Sample, as_columns
 
@@ -30,7 +30,7 @@ def test_each_host_gets_its_rows_newest_time_and_process_tables() -> None:
 
 
 def test_only_samples_a_watch_matches_are_kept_for_the_alert_feed() -> None:
-    watches = {"system_cpu_utilization_ratio": [{"cpu": "1", "host": "web-1"}]}
+    watches: Watches = {"system_cpu_utilization_ratio": [{"cpu": "1", "host": "web-1"}]}
     split = split_by_host(IngestBatch("json", SAMPLES), watches)
     assert split.watched == [["web-1", "system_cpu_utilization_ratio", {"cpu": "1"}, 1_000, 0.25]]
 
