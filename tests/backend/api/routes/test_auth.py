@@ -9,9 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.backend.auth.support import PASSWORD, anonymous, expire_sessions, make_user
 from tests.backend.running import RunningBackend, serve, service_settings
-
-from .support import PASSWORD, anonymous, expire_sessions, make_user
 
 ADMIN_PASSWORD = "an admin password from the environment"
 

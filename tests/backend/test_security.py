@@ -12,9 +12,8 @@ from websockets.typing import Origin
 
 from backend.security import SecurityHeadersMiddleware, SecuritySettings, security_headers
 from backend.settings import ConfigError, load_settings
+from tests.backend.auth.support import anonymous, make_user, session_for
 from tests.backend.running import serve, service_settings
-
-from .support import anonymous, make_user, session_for
 
 DASHBOARD = "https://dash.example.com"
 

@@ -13,10 +13,9 @@ from backend.notify import outbox
 from backend.notify.delivery_worker import DeliveryWorker, retry_delay
 from backend.notify.senders import signature
 from backend.notify.webhook_store import create_webhook
+from tests.backend.alerts.receiver import webhook_receiver
 from tests.backend.running import wait_for
 from tests.conftest import free_port
-
-from .receiver import webhook_receiver
 
 BODY = {"version": "4", "status": "firing", "alerts": [{"labels": {"alertname": "X"}}]}
 

@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.backend.auth.support import PASSWORD, anonymous, make_user, session_for
 from tests.backend.running import (
     RunningBackend,
     agent_report,
@@ -16,8 +17,6 @@ from tests.backend.running import (
     service_settings,
     wait_for,
 )
-
-from .support import PASSWORD, anonymous, make_user, session_for
 
 
 @pytest.fixture

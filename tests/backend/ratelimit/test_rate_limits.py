@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.backend.auth.support import PASSWORD, anonymous, make_user
 from tests.backend.running import (
     AUTH,
     TOKEN,
@@ -17,8 +18,6 @@ from tests.backend.running import (
     serve,
     service_settings,
 )
-
-from .support import PASSWORD, anonymous, make_user
 
 
 async def burst(clients: list[httpx.AsyncClient], count: int, send: Any) -> list[httpx.Response]:
