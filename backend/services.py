@@ -110,6 +110,24 @@ async def start_services(
     if settings.retention.enabled:
         _in_background(stack, "retention", enforce_retention_forever(pool, settings.retention))
     await start_alerting(stack, settings, pool, redis, hub, feed, metrics)
+    return assemble_services(
+        settings, metrics, pool, redis, writer, window, hub, subscriber, pipeline
+    )
+
+
+def assemble_services(
+    settings: BackendSettings,
+    metrics: BackendMetrics,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    writer: SampleWriter,
+    window: RecentWindow,
+    hub: LiveHub,
+    live_subscriber: ChannelListener,
+    pipeline: SampleSink,
+) -> Services:
+    """`Services` from the pieces that have a life of their own, plus those built from settings
+    alone (what every request checks: tokens, rate limits, duplicates, ingest limits)."""
     bootstrap = settings.bootstrap_agent_token
     return Services(
         settings=settings,
@@ -119,14 +137,14 @@ async def start_services(
         writer=writer,
         window=window,
         hub=hub,
-        live_subscriber=subscriber,
+        live_subscriber=live_subscriber,
         pipeline=pipeline,
-        deduplicator=ReportDeduplicator(redis, prefix),
+        deduplicator=ReportDeduplicator(redis, settings.redis_prefix),
         ingest_limits=ingest_limits(settings),
         agent_tokens=AgentTokenVerifier(
             pool, bootstrap.get_secret_value() if bootstrap is not None else None
         ),
-        rate_limits=build_rate_limiters(redis, prefix, settings.rate_limits),
+        rate_limits=build_rate_limiters(redis, settings.redis_prefix, settings.rate_limits),
     )
 
 

@@ -17,14 +17,11 @@ import uvicorn
 from fastapi import FastAPI
 
 from backend.api.routes.ingest import router
-from backend.auth.agent_tokens import AgentTokenVerifier
-from backend.ingest.dedup import ReportDeduplicator
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import live_channel, live_subscriber
 from backend.model import IngestBatch, Overloaded, Sample, SampleSink
-from backend.ratelimit.limiters import build_rate_limiters
 from backend.self_metrics import BackendMetrics
-from backend.services import Services, ingest_limits
+from backend.services import assemble_services
 from backend.settings import BackendSettings
 from backend.storage.redis_window import RecentWindow
 from backend.storage.writer import SampleWriter
@@ -73,23 +70,16 @@ def build_app(
     metrics = BackendMetrics()
     hub = LiveHub(metrics)
     prefix = settings.redis_prefix
-    bootstrap = settings.bootstrap_agent_token
-    app.state.services = Services(
-        settings=settings,
-        metrics=metrics,
-        pool=pool,
-        redis=redis,
-        writer=SampleWriter(pool),
-        window=RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window),
-        hub=hub,
-        live_subscriber=live_subscriber(settings.redis_url, live_channel(prefix), hub),
-        pipeline=pipeline,
-        deduplicator=ReportDeduplicator(redis, prefix),
-        ingest_limits=ingest_limits(settings),
-        agent_tokens=AgentTokenVerifier(
-            pool, bootstrap.get_secret_value() if bootstrap is not None else None
-        ),
-        rate_limits=build_rate_limiters(redis, prefix, settings.rate_limits),
+    app.state.services = assemble_services(
+        settings,
+        metrics,
+        pool,
+        redis,
+        SampleWriter(pool),
+        RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window),
+        hub,
+        live_subscriber(settings.redis_url, live_channel(prefix), hub),
+        pipeline,
     )
     return app
 
