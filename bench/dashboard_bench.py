@@ -8,7 +8,7 @@ then measures:
 - first render: navigation start → the host view's charts and process table drawn
   (`performance.mark("hostpulse:first-render")`), logged in, opening `#/host/<host>` directly;
 - main-thread time per live update: `performance.measure("hostpulse:live-update")` spans from
-  receiving a WebSocket frame to uPlot's redraw, plus long tasks (> 50 ms) seen meanwhile;
+  receiving a WebSocket message to uPlot's redraw, plus long tasks (> 50 ms) seen meanwhile;
 - the UI's own JavaScript/CSS/HTML size, uncompressed, the vendored uPlot aside.
 Targets: first render ≤ 1 s, live update ≤ 16 ms, own JS ≤ 300 KB.
 """
@@ -216,7 +216,7 @@ async def admin_session(dsn: str) -> str:
 
 
 def own_ui_bytes() -> int:
-    files = [*STATIC_DIR.glob("js/*.js"), STATIC_DIR / "style.css", STATIC_DIR / "index.html"]
+    files = [*STATIC_DIR.glob("js/**/*.js"), STATIC_DIR / "style.css", STATIC_DIR / "index.html"]
     return sum(f.stat().st_size for f in files)
 
 

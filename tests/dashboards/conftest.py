@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, Page, async_playwright
 
 from backend.alerts.settings import AlertingSettings
 from dashboards.app import DashboardSettings, create_app
@@ -91,6 +91,22 @@ async def browser() -> AsyncIterator[Browser]:
             yield launched
         finally:
             await launched.close()
+
+
+# Where module_page's backend would be: nothing listens there, and the CSP allows it.
+UNREACHABLE_BACKEND = "http://127.0.0.1:9"
+
+
+@pytest.fixture
+async def module_page(browser: Browser) -> AsyncIterator[Page]:
+    """A page on the dashboard's origin that has not started the app: a test imports the UI's
+    modules (`await import("/static/js/...")`) and drives them itself."""
+    app = create_app(DashboardSettings(backend_url=UNREACHABLE_BACKEND))
+    async with serve_app(app, free_port()) as url:
+        page = await browser.new_page()
+        await page.goto(f"{url}/static/style.css")
+        yield page
+        await page.close()
 
 
 def artifact(name: str) -> str:

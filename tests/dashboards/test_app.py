@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from dashboards.app import (
+    STATIC_DIR,
     DashboardSettings,
     DashboardSettingsError,
     content_security_policy,
@@ -42,8 +45,38 @@ async def test_index_and_static_files_are_served(client: httpx.AsyncClient) -> N
     assert '<script type="module" src="/static/js/main.js">' in index.text
     for path in ("/static/js/main.js", "/static/style.css", "/static/vendor/uplot/LICENSE"):
         assert (await client.get(path)).status_code == 200, path
-    live_js = await client.get("/static/js/live.js")
+    live_js = await client.get("/static/js/live/connection.js")
     assert "javascript" in live_js.headers["content-type"]
+
+
+# The modules a first view needs: main.js, the default route (fleet) and a link to a host.
+START_MODULES = ("js/main.js", "js/views/fleet.js", "js/views/host.js")
+STATIC_IMPORT = re.compile(r'^import [^;]*? from "(\.{1,2}/[^"]+)";', re.MULTILINE)
+
+
+def statically_imported(starts: tuple[str, ...]) -> set[str]:
+    """The modules `starts` import, directly or not (`import()` of other views aside)."""
+    seen: set[str] = set()
+    todo = list(starts)
+    while todo:
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        text = (STATIC_DIR / module).read_text()
+        folder = posixpath.dirname(module)
+        todo += [posixpath.normpath(posixpath.join(folder, d)) for d in STATIC_IMPORT.findall(text)]
+    return seen
+
+
+def test_index_preloads_what_the_first_view_needs_and_nothing_else() -> None:
+    """A module left out is fetched only once its importer is parsed (a round trip more before
+    the first render); one preloaded for a later view competes with the first for connections."""
+    index = (STATIC_DIR / "index.html").read_text()
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/(js/[^"]+)">', index))
+    assert preloaded == statically_imported(START_MODULES) - {"js/main.js"}
+    every_module = {p.relative_to(STATIC_DIR).as_posix() for p in STATIC_DIR.glob("js/**/*.js")}
+    assert preloaded < every_module  # the other views load when first shown
 
 
 async def test_every_response_carries_security_headers(client: httpx.AsyncClient) -> None:

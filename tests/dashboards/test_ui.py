@@ -237,6 +237,20 @@ async def test_viewer_cannot_reach_configuration_and_expiry_returns_to_login(
     assert page.errors == []  # type: ignore[attr-defined]
 
 
+async def test_a_link_to_the_host_view_without_a_host_opens_the_first_host(
+    stack: Stack, browser: Browser
+) -> None:
+    await ensure_session(stack.database_url)
+    for host in ("web-b", "web-a"):
+        assert await push(stack, agent_report(host, instance=host)) < 300
+    page = await open_logged_in(browser, stack, "test-admin")
+    await page.goto(f"{stack.dashboard_url}/#/host")
+    await page.reload()  # the view opens before the host list has loaded
+    await expect(page.locator("#host-select")).to_have_value("web-a")
+    await expect(page.locator("#chart-cpu")).to_have_attribute("data-points", re.compile("^[1-9]"))
+    assert page.errors == []  # type: ignore[attr-defined]
+
+
 async def test_the_live_connection_comes_back_after_the_socket_drops(
     stack: Stack, browser: Browser
 ) -> None:

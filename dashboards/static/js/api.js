@@ -4,7 +4,7 @@
 let backend = "";
 const unauthorizedListeners = [];
 
-export class ApiError extends Error {
+class ApiError extends Error {
   constructor(status, detail) {
     super(detail);
     this.status = status;

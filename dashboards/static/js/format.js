@@ -30,8 +30,13 @@ export function formatCount(value) {
 
 export function formatTime(value) {
   if (value == null) return "—";
-  const date = typeof value === "number" ? new Date(value) : new Date(value);
+  const date = new Date(value);
   return Number.isNaN(date.getTime()) ? "—" : date.toLocaleString();
+}
+
+// As alert rules see a value: no unit.
+export function formatValue(value) {
+  return value == null ? "—" : Number(value).toPrecision(4);
 }
 
 export function formatAge(ms) {
@@ -40,21 +45,4 @@ export function formatAge(ms) {
   if (s < 5400) return `${Math.round(s / 60)} min`;
   if (s < 172800) return `${Math.round(s / 3600)} h`;
   return `${Math.round(s / 86400)} d`;
-}
-
-// Builds DOM without innerHTML, so text from the backend can never become markup.
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs)) {
-    if (value == null || value === false) continue;
-    if (key.startsWith("on") && typeof value === "function") node.addEventListener(key.slice(2), value);
-    else if (key === "className") node.className = value;
-    else if (key === "dataset") Object.assign(node.dataset, value);
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child == null || child === false) continue;
-    node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
 }

@@ -1,11 +1,13 @@
-// The host view: live (the recent window, then WebSocket frames) or a history range, as charts,
-// the host's alerts and the top-process table.
+// One host, live (recent window, then frames) or a history range: charts, alerts, processes.
 
-import { api } from "./api.js";
-import { Chart, color } from "./charts.js";
-import { el, formatAge, formatTime } from "./format.js";
-import { ProcessTable } from "./processes.js";
-import { HostTimeline } from "./timeline.js";
+import { api } from "../api.js";
+import { alertList } from "../components/alert_list.js";
+import { Chart, color } from "../components/chart.js";
+import { ProcessTable } from "../components/process_table.js";
+import { el } from "../dom.js";
+import { formatAge, formatTime } from "../format.js";
+import { HostTimeline } from "../metrics/timeline.js";
+import { View } from "../router.js";
 
 const HISTORY_METRICS = [
   "system_cpu_utilization_ratio", "system_memory_usage_bytes", "system_linux_memory_available_bytes",
@@ -28,45 +30,103 @@ function chartSpecs(cores) {
   ];
 }
 
+// The host view's charts, drawn from a HostTimeline.
+class HostCharts {
+  constructor(grid, onZoom) {
+    this.grid = grid;
+    this.onZoom = onZoom;
+    this.charts = [];
+    this.cores = 0;
+  }
+
+  get drawn() { return this.charts.length > 0; }
+
+  build(cores) {
+    this.destroy();
+    this.grid.replaceChildren();
+    this.cores = cores;
+    this.charts = chartSpecs(cores).map((spec) => {
+      const box = el("div", { className: "chart", id: `chart-${spec.id}`, dataset: { chart: spec.id } });
+      this.grid.append(box);
+      return new Chart(box, { title: spec.title, series: spec.series, unit: spec.unit, onZoom: this.onZoom });
+    });
+  }
+
+  // xRange [fromMs, toMs] pins the time axis
+  draw(timeline, xRange = null) {
+    const cores = Math.max(1, timeline.coreCount);
+    if (!this.drawn || cores !== this.cores) this.build(cores);
+    for (const c of this.charts) c.update(timeline.columns(c.fields), xRange);
+  }
+
+  destroy() {
+    for (const c of this.charts) c.destroy();
+    this.charts = [];
+  }
+}
+
 function localInput(ms) {
   const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60000);
   return d.toISOString().slice(0, 16);
 }
 
-export class HostView {
-  constructor(root, app) {
-    this.root = root;
-    this.app = app;
+async function fetchHistory(host, fromMs, toMs) {
+  const query = (metric) => ({ host, metric, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() });
+  const answers = await Promise.all(HISTORY_METRICS.map((metric) => api("/api/metrics/history", { query: query(metric) })));
+  const timeline = new HostTimeline(Infinity);
+  let resolution = "";
+  for (const answer of answers) {
+    resolution = answer.resolution;
+    const samples = [];
+    for (const series of answer.series) {
+      for (const p of series.points) samples.push({ name: answer.metric, labels: series.labels, time_ms: p.time_ms, value: p.avg });
+    }
+    timeline.add(samples);
+  }
+  return { timeline, resolution };
+}
+
+export class HostView extends View {
+  constructor(root, store) {
+    super(root, store);
     this.host = null;
     this.mode = "live";
-    this.charts = [];
+    this.charts = null;
     this.timeline = new HostTimeline();
     this.loading = 0;
   }
 
-  show(host) {
-    if (host !== this.host || !this.charts.length) {
+  show(arg) {
+    this.listen("alerts", () => this.renderAlerts());
+    // #/host opened before the host list loaded: its first host, once it has.
+    this.listen("hosts", () => (this.host ? this.updateHostOptions() : this.update("")));
+    this.update(arg);
+  }
+
+  // arg: a host name, or empty for the first
+  update(arg) {
+    const host = arg || this.store.hosts.names()[0];
+    if (!host) this.root.textContent = "No host has reported yet.";
+    else if (host !== this.host) {
       this.host = host;
-      this.mode = "live";
       this.build();
       this.loadLive();
     }
   }
 
   hide() {
-    for (const c of this.charts) c.destroy();
-    this.charts = [];
+    if (this.charts) this.charts.destroy();
+    this.charts = null;
     this.host = null;
   }
 
   build() {
-    for (const c of this.charts) c.destroy();
-    this.charts = [];
-    const select = el("select", { id: "host-select", "aria-label": "Host", onchange: (e) => this.app.navigate(`#/host/${encodeURIComponent(e.target.value)}`) });
+    if (this.charts) this.charts.destroy();
+    const select = el("select", { id: "host-select", "aria-label": "Host", onchange: (e) => { location.hash = `#/host/${encodeURIComponent(e.target.value)}`; } });
     this.select = select;
     this.updateHostOptions();
     const buttons = ["live", ...Object.keys(RANGES)].map((key) => el("button", {
-      className: "range", dataset: { range: key }, "aria-pressed": key === this.mode ? "true" : "false",
+      className: "range", dataset: { range: key }, "aria-pressed": key === "live" ? "true" : "false",
       onclick: () => (key === "live" ? this.loadLive() : this.loadHistory(Date.now() - RANGES[key], Date.now(), key)),
     }, key === "live" ? "Live (5 min)" : key));
     const from = el("input", { type: "datetime-local", id: "range-from", "aria-label": "From" });
@@ -78,17 +138,21 @@ export class HostView {
       if (Number.isFinite(a) && Number.isFinite(b) && a < b) this.loadHistory(a, b, "custom");
       else this.setStatus("Custom range: pick a start before the end");
     } }, from, to, el("button", { type: "submit" }, "Show range"));
-    this.inputs = { from, to };
     this.status = el("span", { className: "muted", id: "host-status" });
     this.alertsBox = el("div", { id: "host-alerts", className: "host-alerts" });
-    this.grid = el("div", { className: "chart-grid" });
+    const grid = el("div", { className: "chart-grid" });
+    this.charts = new HostCharts(grid, (a, b) => {
+      from.value = localInput(a);
+      to.value = localInput(b);
+      this.loadHistory(a, b, "custom");
+    });
     this.tableBox = el("div", { className: "table-wrap" });
     this.table = new ProcessTable(this.tableBox);
     this.table.render();
     this.root.replaceChildren(
       el("div", { className: "toolbar" }, el("h2", {}, "Host ", select), el("div", { className: "ranges" }, buttons), custom, this.status),
       this.alertsBox,
-      this.grid,
+      grid,
       el("h3", {}, "Top processes ", el("span", { className: "muted" }, "(CPU is % of the whole machine; click a header to sort)")),
       this.tableBox,
     );
@@ -97,7 +161,7 @@ export class HostView {
 
   updateHostOptions() {
     if (!this.select || !this.host) return;
-    const names = new Set(this.app.hostNames());
+    const names = new Set(this.store.hosts.names());
     names.add(this.host);
     this.select.replaceChildren(...[...names].sort().map((name) => el("option", { value: name, selected: name === this.host }, name)));
   }
@@ -108,32 +172,11 @@ export class HostView {
     for (const b of this.root.querySelectorAll("button.range")) b.setAttribute("aria-pressed", b.dataset.range === key ? "true" : "false");
   }
 
-  makeCharts() {
-    for (const c of this.charts) c.destroy();
-    const onZoom = (a, b) => {
-      this.inputs.from.value = localInput(a);
-      this.inputs.to.value = localInput(b);
-      this.loadHistory(a, b, "custom");
-    };
-    this.grid.replaceChildren();
-    this.cores = Math.max(1, this.timeline.coreCount);
-    this.charts = chartSpecs(this.cores).map((spec) => {
-      const box = el("div", { className: "chart", id: `chart-${spec.id}`, dataset: { chart: spec.id } });
-      this.grid.append(box);
-      return new Chart(box, { title: spec.title, series: spec.series, unit: spec.unit, onZoom });
-    });
-  }
-
   // Chart colours come from the theme when a chart is built.
   retheme() {
-    if (!this.charts.length) return;
-    this.makeCharts();
-    this.redraw();
-  }
-
-  redraw() {
-    if (Math.max(1, this.timeline.coreCount) !== this.cores) this.makeCharts();
-    for (const c of this.charts) c.update(this.timeline, this.xRange);
+    if (!this.charts || !this.charts.drawn) return;
+    this.charts.build(this.charts.cores);
+    this.charts.draw(this.timeline, this.xRange);
   }
 
   async loadLive() {
@@ -148,8 +191,8 @@ export class HostView {
       if (ticket !== this.loading) return;
       this.timeline = new HostTimeline((recent.window_seconds || 300) * 1000);
       this.timeline.add(recent.samples);
-      this.makeCharts();
-      this.redraw();
+      this.charts.build(Math.max(1, this.timeline.coreCount));
+      this.charts.draw(this.timeline);
       this.table = new ProcessTable(this.tableBox);
       for (const snapshot of recent.processes.slice(-2)) this.table.update(snapshot);
       this.table.render();
@@ -160,40 +203,27 @@ export class HostView {
     }
   }
 
-  // After a WebSocket reconnect, refill the gap from the recent window.
-  refresh() { if (this.host && this.mode === "live") this.loadLive(); }
+  onResume() { if (this.host && this.mode === "live") this.loadLive(); }
 
   onFrame(frame) {
-    if (frame.host !== this.host || this.mode !== "live" || !this.charts.length) return;
+    if (frame.host !== this.host || this.mode !== "live" || !this.charts.drawn) return;
     this.timeline.add(frame.samples);
-    this.redraw();
+    this.charts.draw(this.timeline);
     if (frame.processes) this.table.update(frame.processes);
   }
 
   async loadHistory(fromMs, toMs, key) {
-    const host = this.host;
     const ticket = ++this.loading;
     this.mode = key;
     this.markRange(key);
     this.setStatus(`Loading ${formatTime(fromMs)} – ${formatTime(toMs)}…`);
-    const query = (metric) => ({ host, metric, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() });
     try {
-      const answers = await Promise.all(HISTORY_METRICS.map((metric) => api("/api/metrics/history", { query: query(metric) })));
+      const { timeline, resolution } = await fetchHistory(this.host, fromMs, toMs);
       if (ticket !== this.loading) return;
-      const timeline = new HostTimeline(Infinity);
-      let resolution = "";
-      for (const answer of answers) {
-        resolution = answer.resolution;
-        const samples = [];
-        for (const series of answer.series) {
-          for (const p of series.points) samples.push({ name: answer.metric, labels: series.labels, time_ms: p.time_ms, value: p.avg });
-        }
-        timeline.add(samples);
-      }
       this.timeline = timeline;
       this.xRange = [fromMs, toMs];
-      this.makeCharts();
-      this.redraw();
+      this.charts.build(Math.max(1, timeline.coreCount));
+      this.charts.draw(timeline, this.xRange);
       this.setStatus(`History ${formatTime(fromMs)} – ${formatTime(toMs)} (${formatAge(toMs - fromMs)}, ${resolution} data; drag on a chart to zoom)`);
       this.root.dataset.historyLoaded = key;
     } catch (err) {
@@ -203,12 +233,6 @@ export class HostView {
 
   renderAlerts() {
     if (!this.alertsBox || !this.host) return;
-    const mine = this.app.alerts.forHost(this.host);
-    this.alertsBox.replaceChildren(mine.length
-      ? el("ul", { className: "alert-list" }, mine.map((a) => el("li", { className: `alert ${a.state}`, dataset: { rule: a.rule } },
-        el("strong", {}, a.state.toUpperCase()), ` ${a.rule} `,
-        a.value != null ? `value ${Number(a.value).toPrecision(4)} ` : "",
-        a.since ? el("span", { className: "muted" }, `since ${formatTime(a.since)}`) : "")))
-      : el("p", { className: "muted" }, "No pending or firing alerts on this host."));
+    this.alertsBox.replaceChildren(alertList(this.store.alerts.forHost(this.host), { empty: "No pending or firing alerts on this host." }));
   }
 }

@@ -1,12 +1,12 @@
 // Thin wrapper around the vendored uPlot (global `uPlot`, loaded by index.html): themed axes,
 // units on the axis and legend, resize with the container, drag-to-zoom reported to the caller.
 
-import { formatBytes, formatCount, formatPercent, formatRate } from "./format.js";
+import { formatBytes, formatCount, formatPercent, formatRate } from "../format.js";
 
 const PALETTE = ["#3b82f6", "#ef4444", "#10b981", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6",
   "#f97316", "#6366f1", "#84cc16", "#06b6d4", "#e11d48", "#a855f7", "#22c55e", "#eab308", "#0ea5e9"];
 
-export const UNITS = {
+const UNITS = {
   percent: { format: (v) => formatPercent(v, 0), legend: (v) => formatPercent(v), range: [0, 1] },
   bytes: { format: formatBytes, legend: formatBytes },
   rate: { format: formatRate, legend: formatRate },
@@ -24,10 +24,9 @@ export class Chart {
   constructor(container, { title, series, unit, onZoom }) {
     this.container = container;
     this.fields = series.map((s) => s.field);
-    this.unit = UNITS[unit];
+    const u = UNITS[unit];
     const axisColor = themeColor("--muted");
     const gridColor = themeColor("--grid");
-    const u = this.unit;
     const opts = {
       title,
       width: Math.max(200, container.clientWidth || 400),
@@ -67,9 +66,8 @@ export class Chart {
     this.resizer.observe(container);
   }
 
-  // xRange [fromMs, toMs] pins the time axis (a history range), else it follows the data.
-  update(timeline, xRange = null) {
-    const data = timeline.columns(this.fields);
+  // data: [x seconds, ...a column per field]; xRange [fromMs, toMs] pins the time axis.
+  update(data, xRange = null) {
     this.plot.setData(data, !xRange);
     if (xRange) this.plot.setScale("x", { min: xRange[0] / 1000, max: xRange[1] / 1000 });
     const xs = data[0];

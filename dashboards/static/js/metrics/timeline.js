@@ -1,7 +1,18 @@
 // Pure data: a host's samples turned into time-aligned rows of what the host view draws.
 // Counters (disk and network bytes) become per-second rates here, per device, then summed.
 
+// No prototype: a metric called "constructor" finds nothing. With `label`, only its `only` series.
+const GAUGE_FIELDS = {
+  __proto__: null,
+  system_memory_usage_bytes: { field: "memUsed", label: "system_memory_state", only: "used" },
+  system_linux_memory_available_bytes: { field: "memAvailable" },
+  system_memory_limit_bytes: { field: "memLimit" },
+  system_paging_usage_bytes: { field: "swapUsed", label: "system_paging_state", only: "used" },
+  hostpulse_system_threads: { field: "threads" },
+  system_linux_file_handle_usage: { field: "handles" },
+};
 const RATE_FIELDS = {
+  __proto__: null,
   system_disk_io_bytes_total: { label: "disk_io_direction", fields: { read: "diskRead", write: "diskWrite" }, series: "system_device" },
   system_network_io_bytes_total: { label: "network_io_direction", fields: { receive: "netRx", transmit: "netTx" }, series: "network_interface_name" },
 };
@@ -40,39 +51,22 @@ export class HostTimeline {
 
   addOne(s) {
     const labels = s.labels || {};
-    switch (s.name) {
-      case "system_cpu_utilization_ratio": {
-        const r = row(this.times, this.rows, s.time_ms);
-        if (labels.cpu_logical_number != null) {
-          const core = Number(labels.cpu_logical_number);
-          r.cores[core] = s.value;
-          if (core + 1 > this.coreCount) this.coreCount = core + 1;
-        } else if (labels.cpu_mode != null) r.modes[labels.cpu_mode] = s.value;
-        return;
-      }
-      case "system_memory_usage_bytes":
-        if (labels.system_memory_state === "used") row(this.times, this.rows, s.time_ms).memUsed = s.value;
-        return;
-      case "system_linux_memory_available_bytes":
-        row(this.times, this.rows, s.time_ms).memAvailable = s.value;
-        return;
-      case "system_memory_limit_bytes":
-        row(this.times, this.rows, s.time_ms).memLimit = s.value;
-        return;
-      case "system_paging_usage_bytes":
-        if (labels.system_paging_state === "used") row(this.times, this.rows, s.time_ms).swapUsed = s.value;
-        return;
-      case "hostpulse_system_threads":
-        row(this.times, this.rows, s.time_ms).threads = s.value;
-        return;
-      case "system_linux_file_handle_usage":
-        row(this.times, this.rows, s.time_ms).handles = s.value;
-        return;
-      default: {
-        const spec = RATE_FIELDS[s.name];
-        if (spec) this.addRate(spec, s, labels);
-      }
+    if (s.name === "system_cpu_utilization_ratio") {
+      const r = row(this.times, this.rows, s.time_ms);
+      if (labels.cpu_logical_number != null) {
+        const core = Number(labels.cpu_logical_number);
+        r.cores[core] = s.value;
+        if (core + 1 > this.coreCount) this.coreCount = core + 1;
+      } else if (labels.cpu_mode != null) r.modes[labels.cpu_mode] = s.value;
+      return;
     }
+    const gauge = GAUGE_FIELDS[s.name];
+    if (gauge) {
+      if (!gauge.label || labels[gauge.label] === gauge.only) row(this.times, this.rows, s.time_ms)[gauge.field] = s.value;
+      return;
+    }
+    const rate = RATE_FIELDS[s.name];
+    if (rate) this.addRate(rate, s, labels);
   }
 
   addRate(spec, s, labels) {
@@ -95,8 +89,6 @@ export class HostTimeline {
     while (drop < this.times.length && this.times[drop] < oldest) this.rows.delete(this.times[drop++]);
     if (drop) this.times.splice(0, drop);
   }
-
-  lastTime() { return this.times.length ? this.times[this.times.length - 1] : null; }
 
   // The newest value of a derived field (e.g. "cpu"), skipping rows that lack it.
   latest(field) {
@@ -121,7 +113,7 @@ export class HostTimeline {
 }
 
 // Total CPU busy ratio: 1 − idle when the agent sends per-mode totals, else the mean of cores.
-export function cpuBusy(r) {
+function cpuBusy(r) {
   const modes = Object.keys(r.modes);
   if (modes.length) {
     if (r.modes.idle != null) return 1 - r.modes.idle;
@@ -133,7 +125,7 @@ export function cpuBusy(r) {
   return n ? sum / n : null;
 }
 
-export function value(r, field) {
+function value(r, field) {
   if (!r) return null;
   if (field === "cpu") return cpuBusy(r);
   if (field.startsWith("core")) return r.cores[Number(field.slice(4))] ?? null;

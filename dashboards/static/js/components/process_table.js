@@ -1,7 +1,8 @@
 // The top-process table: live, sortable by any column. CPU % is of the whole machine
 // (the agent normalises by elapsed time × number of CPUs), as its header says.
 
-import { el, formatBytes, formatCount, formatPercent, formatRate } from "./format.js";
+import { el } from "../dom.js";
+import { formatBytes, formatCount, formatPercent, formatRate } from "../format.js";
 
 const COLUMNS = [
   { key: "name", label: "Name", text: (p) => p.name },
