@@ -7,15 +7,11 @@ import logging
 import time
 from typing import Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from backend.live.redis_bridge import PUBLISH_GROUPS_LUA, BatchPublisher, publish_args
-from backend.model import IngestBatch
+from backend.model import IngestBatch, concat
 from backend.round_trips import SharedRoundTrip
 from backend.self_metrics import BackendMetrics
-from backend.storage.redis_window import ADD_FRAMES_LUA, RecentWindow
-from backend.storage.sample_columns import concat
 
 log = logging.getLogger(__name__)
 
@@ -27,31 +23,8 @@ class BatchQueue(Protocol):
 
 class RedisSide(Protocol):
     async def add(self, batch: IngestBatch) -> None:
-        """Recent window and live channels; raises RedisError (or OSError) when Redis is away."""
-
-
-class RecentAndLive:
-    """The recent window and every live channel (WebSocket fan-out, alert feed) for a batch, in
-    one EVALSHA: each Redis round trip costs the worker ~0.1-0.3 ms of CPU, more than the rest of
-    this step."""
-
-    def __init__(self, redis: aioredis.Redis, window: RecentWindow, publisher: BatchPublisher):
-        self._window = window
-        self._publisher = publisher
-        # ARGV[1]: how many ARGV entries after it are the window's; the publish groups follow.
-        both = "local w = tonumber(ARGV[1])\nif #KEYS > 0 then add_frames(1) end\n"
-        self._script = redis.register_script(
-            ADD_FRAMES_LUA + PUBLISH_GROUPS_LUA + both + "return publish_groups(2 + w)"
-        )
-
-    async def add(self, batch: IngestBatch) -> None:
-        window = self._window.add_args(batch)
-        groups = self._publisher.groups(batch)
-        if window is None and not groups:
-            return
-        keys, window_args = window if window is not None else ([], [])
-        args = [len(window_args), *window_args, *publish_args(groups)]
-        self._publisher.delivered(groups, await self._script(keys=keys, args=args))
+        """Recent window and live channels (`backend.fanout.redis_script.RecentAndLive`); raises
+        RedisError (or OSError) when Redis is away."""
 
 
 class RedisGate:
@@ -60,14 +33,15 @@ class RedisGate:
 
     def __init__(self, pause: float = 1.0) -> None:
         self._pause = pause
-        self._closed_until = 0.0
+        self._paused_until = 0.0
         self.down = False
 
-    def is_open(self, now: float) -> bool:
-        return now >= self._closed_until
+    def allows(self, now: float) -> bool:
+        """False while paused after a failure."""
+        return now >= self._paused_until
 
     def failed(self, now: float) -> None:
-        self._closed_until = now + self._pause
+        self._paused_until = now + self._pause
         self.down = True
 
     def succeeded(self) -> bool:
@@ -96,17 +70,18 @@ class IngestPipeline:
         self._gate = RedisGate(redis_retry_pause)
         self._max_waiting = max_waiting_batches
         self._to_redis_shared = SharedRoundTrip(self._to_redis_merged, name="redis-flush")
-        self.redis_skipped_batches = 0
 
     async def accept(self, batch: IngestBatch) -> None:
         """Queue for PostgreSQL (raises Overloaded), then update the window and publish live."""
         self._writer.enqueue(batch)
         self._metrics.ingest_request(batch.protocol)
-        if not self._gate.is_open(time.monotonic()):
-            self.redis_skipped_batches += 1
+        # Checked here so that during an outage a request does not even queue for the shared
+        # round trip (a cheap refusal per request instead of a wait behind a doomed one)...
+        if not self._gate.allows(time.monotonic()):
+            self._metrics.redis_skipped(1)
             return
         if self._to_redis_shared.waiting >= self._max_waiting:
-            self.redis_skipped_batches += 1
+            self._metrics.redis_skipped(1)
             return
         await self._to_redis_shared([batch])
 
@@ -115,12 +90,14 @@ class IngestPipeline:
             await self._to_redis(merge(batches), len(batches))
         except Exception:  # the batches are queued for PostgreSQL: their requests must succeed
             log.exception("recent window / live update failed")
-            self.redis_skipped_batches += len(batches)
+            self._metrics.redis_skipped(len(batches))
         return [None] * len(batches)
 
     async def _to_redis(self, batch: IngestBatch, batches: int) -> None:
-        if not self._gate.is_open(time.monotonic()):
-            self.redis_skipped_batches += batches
+        # ...and again here: batches that queued behind the round trip that failed must not try
+        # Redis once more when their turn comes (each would wait out its own timeout).
+        if not self._gate.allows(time.monotonic()):
+            self._metrics.redis_skipped(batches)
             return
         try:
             await self._redis_side.add(batch)
@@ -129,7 +106,7 @@ class IngestPipeline:
                 log.warning("Redis unavailable (%s): recent window and live view paused", exc)
             self._gate.failed(time.monotonic())
             self._metrics.redis_error("ingest")
-            self.redis_skipped_batches += batches
+            self._metrics.redis_skipped(batches)
         else:
             if self._gate.succeeded():
                 log.info("Redis is back: recent window and live view resumed")

@@ -31,6 +31,8 @@ class WriterStats(Protocol):
     def duplicate_samples(self) -> int: ...
     @property
     def conflicting_samples(self) -> int: ...
+    @property
+    def dropped_samples(self) -> int: ...
 
 
 class _WriterCollector:
@@ -60,6 +62,11 @@ class _WriterCollector:
             "hostpulse_writer_failed_attempts",
             "Write attempts that failed and will be retried.",
             value=w.failed_attempts,
+        )
+        yield CounterMetricFamily(
+            "hostpulse_writer_dropped_samples",
+            "Samples (and process tables) dropped because PostgreSQL refused them as data.",
+            value=w.dropped_samples,
         )
         dropped = CounterMetricFamily(
             "hostpulse_storage_duplicate_samples",
@@ -163,6 +170,11 @@ class BackendMetrics:
             "Live frames skipped because a WebSocket client was too slow.",
             registry=r,
         )
+        self._dispatched_frames = Counter(
+            "hostpulse_live_dispatched_frames",
+            "Live frames this process handed to the WebSocket clients subscribed to their host.",
+            registry=r,
+        )
         self._slow_clients_closed = Counter(
             "hostpulse_live_slow_clients_closed",
             "WebSocket clients closed for staying too far behind.",
@@ -172,6 +184,23 @@ class BackendMetrics:
             "hostpulse_redis_errors",
             "Redis operations that failed (recent window, live publish, subscription).",
             ["operation"],
+            registry=r,
+        )
+        self._redis_skipped = Counter(
+            "hostpulse_ingest_redis_skipped_batches",
+            "Accepted batches (stored in PostgreSQL) that missed the recent window and the live "
+            "and alert channels: Redis was away or too far behind.",
+            registry=r,
+        )
+        self._alert_leading = Gauge(
+            "hostpulse_alert_evaluator_leading",
+            "1 while this process holds the alert lease and evaluates the rules (one process at "
+            "a time does).",
+            registry=r,
+        )
+        self._dropped_observations = Counter(
+            "hostpulse_alert_dropped_observations",
+            "Samples the alert evaluator dropped because its queue was full.",
             registry=r,
         )
 
@@ -188,8 +217,17 @@ class BackendMetrics:
     def redis_error(self, operation: str) -> None:
         self._redis_errors.labels(operation=operation).inc()
 
+    def redis_skipped(self, batches: int) -> None:
+        self._redis_skipped.inc(batches)
+
     def frames_dropped(self, n: int = 1) -> None:
         self._dropped_frames.inc(n)
+
+    def frames_dispatched(self) -> None:
+        self._dispatched_frames.inc()
+
+    def observations_dropped(self, n: int) -> None:
+        self._dropped_observations.inc(n)
 
     def slow_client_closed(self) -> None:
         self._slow_clients_closed.inc()
@@ -210,6 +248,9 @@ class BackendMetrics:
 
     def watch_live_clients(self, count: Callable[[], int]) -> None:
         self._live_clients.set_function(count)
+
+    def watch_alert_leadership(self, leading: Callable[[], bool]) -> None:
+        self._alert_leading.set_function(lambda: 1.0 if leading() else 0.0)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The registry rendered as OpenMetrics when asked by Accept, else text format 0.0.4."""

@@ -6,22 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic import field_validator as _field_validator
-from pydantic_settings import (
-    BaseSettings,
-    InitSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic_settings import SettingsConfigDict
 
 from backend.alerts.settings import AlertingSettings
+from backend.auth.settings import AuthSettings
 from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
 from backend.storage.sealing import SealingSettings
-from backend.users.settings import AuthSettings
-from exporter.config import ConfigError, Duration, describe_validation_error, read_config_file
+from conventions.settings_sources import ConfigError, Duration, LayeredSettings, load_layered
 
 __all__ = ["BackendSettings", "ConfigError", "ScrapeTarget", "load_settings"]
 
@@ -46,7 +41,7 @@ class ScrapeTarget(BaseModel):
         return value
 
 
-class BackendSettings(BaseSettings):
+class BackendSettings(LayeredSettings):
     model_config = SettingsConfigDict(
         env_prefix="HOSTPULSE_",
         env_nested_delimiter="__",
@@ -109,42 +104,22 @@ class BackendSettings(BaseSettings):
             raise ValueError("must be a redis://, rediss:// or unix:// URL")
         return value
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Flags arrive as init kwargs; the file's values are injected by `load_settings`.
-        file_values = _FILE_VALUES.get(settings_cls, {})
-        return (init_settings, env_settings, InitSettingsSource(settings_cls, file_values))
-
 
 _ALIASED = {"HOSTPULSE_DATABASE_URL": "database_url", "HOSTPULSE_REDIS_URL": "redis_url"}
-
-# Set only for the duration of one `load_settings` call.
-_FILE_VALUES: dict[type[BaseSettings], dict[str, Any]] = {}
 
 
 def load_settings(
     path: Path | None = None, overrides: dict[str, Any] | None = None
 ) -> BackendSettings:
     """The effective settings; ConfigError with one line naming the field on any problem."""
-    file_values = read_config_file(path) if path is not None else {}
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
-    _FILE_VALUES[BackendSettings] = file_values
     try:
-        return BackendSettings(**flags)
-    except ValidationError as exc:
-        line = describe_validation_error(exc, source="settings")
+        return load_layered(BackendSettings, path, flags, source="settings")
+    except ConfigError as exc:
+        line = str(exc)
         # Errors on aliased fields carry the first alias; name the field and its env vars instead.
         for env_name, field in _ALIASED.items():
             line = line.replace(
                 f": {env_name}:", f": {field} (or env {env_name.removeprefix('HOSTPULSE_')}):"
             )
-        raise ConfigError(line) from exc
-    finally:
-        _FILE_VALUES.pop(BackendSettings, None)
+        raise ConfigError(line) from exc.__cause__

@@ -728,7 +728,7 @@ async def main(args: argparse.Namespace) -> None:
 
 async def viewer_session(dsn: str) -> str:
     """A session token of a throw-away viewer: reads and /ws need a logged-in user."""
-    from backend.users.sessions import create_session
+    from backend.auth.sessions import create_session
     from backend.users.store import create_user
 
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)

@@ -41,9 +41,9 @@ sys.path.insert(0, str(ROOT))
 
 from backend.alerts.settings import AlertingSettings  # noqa: E402
 from backend.app import create_app as create_backend  # noqa: E402
+from backend.auth.sessions import create_session  # noqa: E402
 from backend.settings import BackendSettings  # noqa: E402
 from backend.storage.migrations import migrate_database  # noqa: E402
-from backend.users.sessions import create_session  # noqa: E402
 from backend.users.store import create_user  # noqa: E402
 from dashboards.app import STATIC_DIR, DashboardSettings  # noqa: E402
 from dashboards.app import create_app as create_dashboard  # noqa: E402

@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from exporter.model import CollectorResult, Kind, Metric, Point
+from conventions.naming import Kind
+from exporter.model import CollectorResult, Metric, Point
 
 AGENT_RESULT_NAME = "agent"
 

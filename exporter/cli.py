@@ -16,13 +16,13 @@ from typing import Any, NoReturn
 import orjson
 
 from exporter import __version__
-from exporter.config import CollectorsConfig, ConfigError, load_config
+from exporter.collectors.registry import COLLECTOR_NAMES
+from exporter.config import ConfigError, load_config
 from exporter.options import AgentOptions
 
 EXIT_CONFIG = 2
 # Utilizations are rates: `--once` reads every collector twice, this far apart.
 ONCE_PRIME_SECONDS = 0.5
-COLLECTOR_NAMES = tuple(CollectorsConfig.model_fields)
 
 EXAMPLES = """\
 examples:

@@ -8,37 +8,22 @@ pydantic-settings. Components take the plain frozen dataclasses of `exporter.opt
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     SecretStr,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from conventions.settings_sources import Duration
 from exporter import options as plain
-from exporter.durations import format_duration, parse_duration
-
-
-def _positive_duration(value: Any) -> float:
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError("must be positive (a duration such as '2s')")
-    return seconds
-
-
-# Seconds in Python; '2s'-style strings (or plain numbers of seconds) in files, env and flags.
-Duration = Annotated[
-    float,
-    BeforeValidator(_positive_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-]
+from exporter.collectors.registry import COLLECTOR_NAMES
 
 
 def _http_url(value: str) -> str:
@@ -75,16 +60,29 @@ class TopProcessesConfig(CollectorConfig):
     top_n: int = Field(default=5, ge=1, le=50)
 
 
-class CollectorsConfig(_Section):
-    cpu: CollectorConfig = CollectorConfig()
-    memory: CollectorConfig = CollectorConfig()
-    # One /proc scan per cycle: top-N processes, system-wide threads and process counts.
-    processes: TopProcessesConfig = TopProcessesConfig()
-    disk: CollectorConfig = CollectorConfig()
-    network: CollectorConfig = CollectorConfig()
-    handles: CollectorConfig = CollectorConfig()
-    # Load average, uptime, logical CPU count.
-    system: CollectorConfig = CollectorConfig()
+# The collectors with settings of their own; every other registered collector has `enabled` and
+# `interval` only (see `exporter.collectors.registry`).
+OWN_SETTINGS: dict[str, type[CollectorConfig]] = {"processes": TopProcessesConfig}
+
+if TYPE_CHECKING:
+
+    class CollectorsConfig(_Section):
+        """A section per registered collector of `exporter.collectors.registry`."""
+
+        processes: TopProcessesConfig = TopProcessesConfig()
+
+        def __getattr__(self, name: str) -> CollectorConfig: ...
+
+else:
+    CollectorsConfig = create_model(
+        "CollectorsConfig",
+        __base__=_Section,
+        **{
+            name: (section, section())
+            for name in COLLECTOR_NAMES
+            for section in [OWN_SETTINGS.get(name, CollectorConfig)]
+        },
+    )
 
 
 class PrometheusConfig(_Section):

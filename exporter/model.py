@@ -7,16 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 
-
-class Kind(StrEnum):
-    """The OTel instrument a metric maps to."""
-
-    COUNTER = "counter"  # monotonic sum: Prometheus counter (`_total`)
-    GAUGE = "gauge"  # a value that goes up and down
-    UPDOWN = "updowncounter"  # non-monotonic sum (e.g. memory usage); a gauge in Prometheus
-
+from conventions.naming import Kind
 
 Attributes = Mapping[str, str]
 

@@ -8,7 +8,7 @@ from the validated config, so the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -37,15 +37,8 @@ class TopProcessesOptions(CollectorOptions):
     top_n: int
 
 
-@dataclass(frozen=True, slots=True)
-class CollectorsOptions:
-    cpu: CollectorOptions
-    memory: CollectorOptions
-    processes: TopProcessesOptions
-    disk: CollectorOptions
-    network: CollectorOptions
-    handles: CollectorOptions
-    system: CollectorOptions
+# Each registered collector's options, by name (`exporter.collectors.registry`).
+CollectorsOptions = Mapping[str, CollectorOptions]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,21 +109,22 @@ def collector_options(data: Mapping[str, Any]) -> CollectorOptions:
     return CollectorOptions(enabled=bool(data["enabled"]), interval=data["interval"])
 
 
-def collectors_options(data: Mapping[str, Any]) -> CollectorsOptions:
-    processes = data["processes"]
-    return CollectorsOptions(
-        cpu=collector_options(data["cpu"]),
-        memory=collector_options(data["memory"]),
-        processes=TopProcessesOptions(
-            enabled=bool(processes["enabled"]),
-            interval=processes["interval"],
-            top_n=int(processes["top_n"]),
-        ),
-        disk=collector_options(data["disk"]),
-        network=collector_options(data["network"]),
-        handles=collector_options(data["handles"]),
-        system=collector_options(data["system"]),
+def top_processes_options(data: Mapping[str, Any]) -> TopProcessesOptions:
+    return TopProcessesOptions(
+        enabled=bool(data["enabled"]), interval=data["interval"], top_n=int(data["top_n"])
     )
+
+
+# The collectors with settings of their own (see `exporter.config_models.OWN_SETTINGS`).
+_OWN_OPTIONS: dict[str, Callable[[Mapping[str, Any]], CollectorOptions]] = {
+    "processes": top_processes_options,
+}
+
+
+def collectors_options(data: Mapping[str, Any]) -> CollectorsOptions:
+    return {
+        name: _OWN_OPTIONS.get(name, collector_options)(section) for name, section in data.items()
+    }
 
 
 def prometheus_options(data: Mapping[str, Any]) -> PrometheusOptions:

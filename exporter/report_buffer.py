@@ -133,10 +133,6 @@ class ReportBuffer:
         with self._changed:
             self._changed.notify_all()
 
-    def wait_until_empty(self, timeout: float) -> bool:
-        with self._changed:
-            return self._changed.wait_for(lambda: not self._reports, timeout)
-
     def _has_unpersisted(self) -> bool:
         if self._spool is None:
             return False

@@ -15,8 +15,8 @@ from pathlib import Path
 import asyncpg
 
 from backend.auth import agent_tokens
-from backend.users.passwords import PasswordPolicyError, check_password_policy
-from backend.users.store import create_user
+from backend.auth.passwords import PasswordPolicyError, check_password_policy
+from backend.users.store import create_user, has_users
 
 ADMIN_NAME = "admin"
 ADMIN_PASSWORD_ENV = "HOSTPULSE_ADMIN_PASSWORD"  # noqa: S105 - the variable's name
@@ -68,7 +68,7 @@ def read_token_file(path: Path) -> str | None:
 
 async def ensure_admin(pool: asyncpg.Pool, environ: Mapping[str, str]) -> AdminPassword | None:
     """Create the admin when the database has no user yet; its password when created now."""
-    if await pool.fetchval("SELECT count(*) FROM users") > 0:
+    if await has_users(pool):
         return None
     password = choose_admin_password(environ)
     await create_user(pool, ADMIN_NAME, password.value, "admin")
@@ -79,13 +79,8 @@ async def ensure_agent_token(pool: asyncpg.Pool, token_file: Path, name: str) ->
     """Keep the token in `token_file` if the database knows it and it is active, else create
     one and store it there. True when a new token was created."""
     kept = read_token_file(token_file)
-    if kept is not None:
-        active = await pool.fetchval(
-            "SELECT 1 FROM agent_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-            agent_tokens.hash_token(kept),
-        )
-        if active:
-            return False
+    if kept is not None and await agent_tokens.is_active(pool, kept):
+        return False
     _, token = await agent_tokens.create_token(pool, name)
     write_secret_file(token_file, token)
     return True

@@ -201,14 +201,13 @@ async def prepare_database(
     database_url: str, token_file: Path, environ: Mapping[str, str]
 ) -> AdminPassword | None:
     """Migrations, the first admin (its password when created now) and the agent token."""
-    import asyncpg
-
     from backend.storage.migrations import migrate_database
+    from backend.storage.postgres import create_pool
     from launcher.credentials import ensure_admin, ensure_agent_token
 
     applied = await migrate_database(database_url)
     say(f"database: {len(applied)} migration(s) applied" if applied else "database: up to date")
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    pool = await create_pool(database_url, min_size=1, max_size=2)
     try:
         admin = await ensure_admin(pool, environ)
         if await ensure_agent_token(pool, token_file, f"hostpulse up ({socket.gethostname()})"):

@@ -8,7 +8,8 @@ import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import cast
 
 import asyncpg
 import pytest
@@ -113,7 +114,8 @@ def redis_commands_sent(client: aioredis.Redis) -> Iterator[list[object]]:
     """The name of each command `client` sends inside the block (a spy on the real client):
     for tests that count round trips."""
     sent: list[object] = []
-    execute = client.execute_command
+    original = client.execute_command
+    execute = cast(Callable[..., Awaitable[object]], original)
 
     async def counting(*args: object, **options: object) -> object:
         sent.append(args[0])
@@ -123,4 +125,4 @@ def redis_commands_sent(client: aioredis.Redis) -> Iterator[list[object]]:
     try:
         yield sent
     finally:
-        client.execute_command = execute  # type: ignore[method-assign]
+        client.execute_command = original  # type: ignore[method-assign]

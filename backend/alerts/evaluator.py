@@ -24,13 +24,14 @@ from redis.exceptions import RedisError
 
 from backend.alerts import engine, rule_store, state_store
 from backend.alerts.engine import Alert, AlertKey, AlertState, Evaluation, Observation
-from backend.alerts.feed import observations_from_feed_frame
+from backend.alerts.feed import observations_from_feed_message
 from backend.alerts.lease import RedisLease
 from backend.alerts.mutes import Mute, active_mutes, is_muted
 from backend.alerts.rules import AlertRule
 from backend.alerts.settings import AlertingSettings
 from backend.alerts.transition_log import TransitionLog
 from backend.redis_channel import ChannelListener
+from backend.self_metrics import BackendMetrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class AlertEvaluator:
         feed_channel: str,
         transition_log: TransitionLog,
         settings: AlertingSettings,
+        metrics: BackendMetrics,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         batch_window: float = 0.1,
     ) -> None:
@@ -53,9 +55,10 @@ class AlertEvaluator:
         self._lease = lease
         self._log = transition_log
         self._settings = settings
+        self._metrics = metrics
         self._clock_ms = clock_ms
         self._batch_window = batch_window
-        self._feed = ChannelListener(redis_url, feed_channel, self._on_frame, name="alert-feed")
+        self._feed = ChannelListener(redis_url, feed_channel, self._on_message, name="alert-feed")
         self._queue: list[Observation] = []
         self._arrived = asyncio.Event()
         self._rules: list[AlertRule] = []
@@ -65,7 +68,6 @@ class AlertEvaluator:
         self._last_resend = float("-inf")
         self._task: asyncio.Task[None] | None = None
         self.leading = asyncio.Event()  # set while evaluating (and subscribed to the feed)
-        self.dropped_observations = 0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="alert-evaluator")
@@ -78,10 +80,10 @@ class AlertEvaluator:
         with contextlib.suppress(RedisError, OSError):
             await self._lease.release()
 
-    def _on_frame(self, frame: bytes) -> None:
-        found = observations_from_feed_frame(frame)
+    def _on_message(self, message: bytes) -> None:
+        found = observations_from_feed_message(message)
         if len(self._queue) + len(found) > _MAX_QUEUED_OBSERVATIONS:
-            self.dropped_observations += len(found)
+            self._metrics.observations_dropped(len(found))
             return
         self._queue.extend(found)
         self._arrived.set()
@@ -130,8 +132,8 @@ class AlertEvaluator:
 
     async def _evaluate_for(self, seconds: float) -> None:
         """Evaluate as observations arrive (gathered for at most `batch_window` seconds, so a
-        busy feed is evaluated in batches, not frame by frame) and on every tick, until the lease
-        needs renewing."""
+        busy feed is evaluated in batches, not message by message) and on every tick, until the
+        lease needs renewing."""
         deadline = time.monotonic() + seconds
         next_tick = time.monotonic()
         while (remaining := deadline - time.monotonic()) > 0:
@@ -140,7 +142,7 @@ class AlertEvaluator:
                     self._arrived.wait(), min(remaining, self._settings.tick_interval)
                 )
             if self._arrived.is_set() and time.monotonic() < next_tick:
-                await asyncio.sleep(self._batch_window)  # let more frames join this batch
+                await asyncio.sleep(self._batch_window)  # let more messages join this batch
             self._arrived.clear()
             tick = time.monotonic() >= next_tick
             if tick:

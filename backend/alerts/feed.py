@@ -1,15 +1,15 @@
-"""What the evaluator sees. Every backend process, as it accepts a batch, publishes on the alert
-feed channel only what some rule could match (and when each host was last seen); the evaluating
-process turns those frames back into engine observations. A report of ~60 samples usually
-yields one or two, so the evaluator no longer decodes every sample of every report, and the live
-channel can stay quiet while no dashboard is open."""
+"""What the evaluator sees. Every backend process, as it accepts a batch, publishes one feed
+message on the alert feed channel with only what some rule could match (picked in the fan-out's
+one pass over the batch, `backend.fanout.host_split`) and when each host was last seen; the
+evaluating process turns those messages back into engine observations. A report of ~60 samples
+usually yields one or two, so the evaluator no longer decodes every sample of every report, and
+the live channel can stay quiet while no dashboard is open."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import asyncpg
 import orjson
@@ -17,8 +17,7 @@ import orjson
 from backend.alerts import rule_store
 from backend.alerts.engine import Observation
 from backend.alerts.rules import AlertRule, RuleKind
-from backend.model import IngestBatch
-from backend.storage.sample_columns import as_columns
+from backend.fanout.host_split import SplitBatch, Watches
 
 log = logging.getLogger(__name__)
 
@@ -33,62 +32,31 @@ class SampleFilter:
         for rule in rules:
             if rule.enabled and rule.kind is RuleKind.THRESHOLD and rule.metric:
                 by_metric.setdefault(rule.metric, []).append(rule.matchers)
-        self._by_metric = by_metric
-
-    @property
-    def metrics(self) -> Mapping[str, list[Mapping[str, str]]]:
-        """Metric name → the matcher sets of the rules watching it."""
-        return self._by_metric
-
-
-def _any_matches(
-    matcher_sets: list[Mapping[str, str]], host: str, labels: Mapping[str, str]
-) -> bool:
-    for matchers in matcher_sets:
-        for key, value in matchers.items():
-            if (host if key == "host" else labels.get(key)) != value:
-                break
-        else:
-            return True
-    return False
+        self.watches: Watches = by_metric
 
 
 def alert_feed_channel(prefix: str) -> str:
     return f"{prefix}alert-feed"
 
 
-def encode_feed_frames(batch: IngestBatch, wanted: SampleFilter) -> list[bytes]:
-    """One frame for the whole batch, `{"seen": {host: newest ms}, "samples": [[host, name,
-    labels, time_ms, value]]}`: the samples `wanted` keeps, and for every host of the batch the
-    newest time of anything it sent. One frame, not one per host: each pub/sub message costs the
-    evaluating process more than decoding what is in it."""
-    columns = as_columns(batch.samples)
-    kept: list[list[Any]] = []
-    seen: dict[str, int] = {}
-    watched = wanted.metrics
-    # Runs for every accepted sample, nearly all of them of a metric no rule watches.
-    for key, labels, time_ms, value in zip(
-        columns.keys, columns.labels, columns.times, columns.values, strict=True
-    ):
-        host = key[1]
-        if time_ms > seen.get(host, -1):
-            seen[host] = time_ms
-        matcher_sets = watched.get(key[0])
-        if matcher_sets is not None and _any_matches(matcher_sets, host, labels):
-            kept.append([host, key[0], dict(labels), time_ms, value])
-    for snapshot in batch.process_snapshots:
-        seen[snapshot.host] = max(seen.get(snapshot.host, -1), snapshot.time_ms)
-    if not seen:
-        return []
-    return [orjson.dumps({"seen": seen, "samples": kept})]
+def encode_feed_message(split: SplitBatch) -> bytes | None:
+    """One feed message for the whole batch, `{"seen": {host: newest ms}, "samples": [[host,
+    name, labels, time_ms, value]]}`: the samples the rules watch, and for every host of the
+    batch the newest time of anything it sent. One message, not one per host: each pub/sub
+    message costs the evaluating process more than decoding what is in it. None for a batch
+    of no host: nothing to say."""
+    if not split.hosts:
+        return None
+    seen = {host: part.newest_ms for host, part in split.hosts.items()}
+    return orjson.dumps({"seen": seen, "samples": split.watched})
 
 
-def observations_from_feed_frame(frame: bytes) -> list[Observation]:
-    """The frame's samples, plus for each host a presence observation at its `seen` time (for
-    the stale rule) when that is newer than all of the host's samples. A malformed frame gives
+def observations_from_feed_message(message: bytes) -> list[Observation]:
+    """The message's samples, plus for each host a presence observation at its `seen` time (for
+    the stale rule) when that is newer than all of the host's samples. A malformed message gives
     nothing; a malformed sample (or a NaN, which JSON carries as null) or host is skipped."""
     try:
-        data = orjson.loads(frame)
+        data = orjson.loads(message)
         seen, samples = dict(data["seen"]), list(data["samples"])
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return []
@@ -109,19 +77,13 @@ def observations_from_feed_frame(frame: bytes) -> list[Observation]:
     return found
 
 
-class AlertFeedFrames:
-    """The alert feed's `FrameSource` (backend.live.redis_bridge): filters with the active rules,
-    reloaded from PostgreSQL every `refresh_interval` seconds by `keep_rules_fresh`."""
+class AlertFeed:
+    """The alert feed channel and the active rules' `SampleFilter`, reloaded from PostgreSQL
+    every `refresh_interval` seconds by `keep_rules_fresh`."""
 
     def __init__(self, channel: str) -> None:
         self.channel = channel
         self.wanted = SampleFilter(())
-
-    def frames(self, batch: IngestBatch, accepted_ms: int) -> list[bytes]:
-        return encode_feed_frames(batch, self.wanted)
-
-    def delivered(self, receivers: int) -> None:
-        pass  # the evaluator may be between leaders; the stale rule covers long gaps
 
     async def refresh(self, pool: asyncpg.Pool) -> None:
         self.wanted = SampleFilter(await rule_store.active_rules(pool))

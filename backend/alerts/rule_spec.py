@@ -18,8 +18,8 @@ from pydantic import (
 )
 
 from backend.alerts.rules import AlertRule, Comparison, RuleKind
-from exporter.config import describe_validation_error
-from exporter.durations import format_duration, parse_duration
+from conventions.durations import format_duration, parse_duration
+from conventions.settings_sources import describe_validation_error
 
 DEFAULTS_FILE = Path(__file__).resolve().parent / "defaults.yml"
 

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
 
 import asyncpg
 import redis.asyncio as aioredis
-from fastapi import FastAPI
 
 from backend.alerts.evaluator import AlertEvaluator
-from backend.alerts.feed import AlertFeedFrames
+from backend.alerts.feed import AlertFeed
 from backend.alerts.lease import RedisLease
 from backend.alerts.live_alerts import alert_channel, offer_to_clients
 from backend.alerts.rule_spec import DEFAULTS_FILE, read_rules_file
@@ -23,15 +21,10 @@ from backend.alerts.transition_log import TransitionLog
 from backend.live.hub import LiveHub
 from backend.notify.delivery_worker import DeliveryWorker
 from backend.redis_channel import ChannelListener
+from backend.self_metrics import BackendMetrics
+from backend.settings import BackendSettings
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class AlertingRuntime:
-    evaluator: AlertEvaluator | None
-    delivery: DeliveryWorker
-    fanout: ChannelListener
 
 
 async def seed_configured_rules(pool: asyncpg.Pool, settings: AlertingSettings) -> None:
@@ -47,14 +40,19 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     await asyncio.gather(task, return_exceptions=True)
 
 
-async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None:
-    """Start alerting for this app; everything stops when `stack` closes."""
-    backend_settings = app.state.settings
-    settings: AlertingSettings = backend_settings.alerting
-    pool: asyncpg.Pool = app.state.pool
-    redis: aioredis.Redis = app.state.redis
-    hub: LiveHub = app.state.live_hub
-    prefix: str = backend_settings.redis_prefix
+async def start_alerting(
+    stack: contextlib.AsyncExitStack,
+    backend_settings: BackendSettings,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    hub: LiveHub,
+    feed: AlertFeed | None,
+    metrics: BackendMetrics,
+) -> None:
+    """Start alerting for this process (evaluating only with `feed`, i.e. alerting enabled);
+    everything stops when `stack` closes."""
+    settings = backend_settings.alerting
+    prefix = backend_settings.redis_prefix
     await seed_configured_rules(pool, settings)
 
     delivery = DeliveryWorker(
@@ -77,9 +75,7 @@ async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None
     fanout.start()
     stack.push_async_callback(fanout.stop)
 
-    evaluator: AlertEvaluator | None = None
-    feed: AlertFeedFrames | None = app.state.alert_feed
-    if settings.enabled and feed is not None:
+    if feed is not None:
         await feed.refresh(pool)  # before the first batch is filtered with the rules
         refresher = asyncio.create_task(
             feed.keep_rules_fresh(pool, settings.tick_interval), name="alert-feed-rules"
@@ -101,7 +97,8 @@ async def start_alerting(stack: contextlib.AsyncExitStack, app: FastAPI) -> None
             feed.channel,
             transition_log,
             settings,
+            metrics,
         )
         evaluator.start()
         stack.push_async_callback(evaluator.stop)
-    app.state.alerting = AlertingRuntime(evaluator, delivery, fanout)
+        metrics.watch_alert_leadership(evaluator.leading.is_set)

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.alerts.rule_spec import RuleFileError, read_rules_file
-from exporter.config import Duration
+from conventions.settings_sources import Duration
 
 
 class AlertingSettings(BaseModel):

@@ -1,9 +1,9 @@
-"""Typed dependencies the routes share: app state, and who the caller is.
+"""Typed dependencies the routes share: the process's services, and who the caller is.
 
 A caller is a user when it presents a live session, either as the login cookie or as
 `Authorization: Bearer hps_…`. `read_access` (every read API and `/ws`) needs any user,
 `require_admin` (rules, tokens, webhooks, users, settings) an admin. Ingest takes agent tokens
-instead (`backend.auth.agent_tokens.require_agent_token`); an agent token is not a user.
+instead (`require_agent_token`, rate limited per token); an agent token is not a user.
 Open on purpose: `/healthz`, `/readyz`, `/metrics` (probes and Prometheus scrapes), `/docs`,
 `/redoc`, `/openapi.json`, and `/api/auth/login|logout`. The rule for every route is in
 `tests/backend/test_authorization_matrix.py`.
@@ -17,18 +17,27 @@ from urllib.parse import urlsplit
 import asyncpg
 import redis.asyncio as aioredis
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import WebSocketException
 from starlette.requests import HTTPConnection
 
+from backend.auth.sessions import user_for_session
+from backend.ratelimit.limiters import RateLimiters, limit_ingest
 from backend.self_metrics import BackendMetrics
+from backend.services import Services
 from backend.settings import BackendSettings
 from backend.storage.redis_window import RecentWindow
 from backend.users.model import User
-from backend.users.sessions import user_for_session
 
 # WebSocket close codes in the 4000 range mirror HTTP: 4401 unauthenticated, 4403 forbidden.
 WS_UNAUTHENTICATED = 4401
 WS_FORBIDDEN = 4403
+
+
+def services(connection: HTTPConnection) -> Services:
+    """The services the app's lifespan built (`backend.services.start_services`)."""
+    built: Services = connection.app.state.services
+    return built
 
 
 def session_token(connection: HTTPConnection) -> str | None:
@@ -36,8 +45,7 @@ def session_token(connection: HTTPConnection) -> str | None:
     scheme, _, value = connection.headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    settings: BackendSettings = connection.app.state.settings
-    return connection.cookies.get(settings.auth.cookie_name) or None
+    return connection.cookies.get(services(connection).settings.auth.cookie_name) or None
 
 
 async def current_user(connection: HTTPConnection) -> User | None:
@@ -45,8 +53,7 @@ async def current_user(connection: HTTPConnection) -> User | None:
     token = session_token(connection)
     if token is None:
         return None
-    pool: asyncpg.Pool = connection.app.state.pool
-    return await user_for_session(pool, token)
+    return await user_for_session(services(connection).pool, token)
 
 
 def _refuse(connection: HTTPConnection, status: int, detail: str) -> Exception:
@@ -64,8 +71,7 @@ def cross_site_websocket(connection: HTTPConnection) -> bool:
     origin = connection.headers.get("origin")
     if connection.scope["type"] != "websocket" or origin is None:
         return False  # not a WebSocket, or not a browser
-    settings: BackendSettings = connection.app.state.settings
-    if origin in settings.cors_origins:
+    if origin in services(connection).settings.cors_origins:
         return False
     return urlsplit(origin).netloc.lower() != connection.headers.get("host", "").lower()
 
@@ -88,36 +94,66 @@ async def require_admin(connection: HTTPConnection) -> User:
     return user
 
 
+def _unauthorized_agent(detail: str) -> HTTPException:
+    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="ingest"'})
+
+
+# Only so OpenAPI shows the bearer scheme; the header is parsed below for clearer 401 details.
+_BEARER_DOC = HTTPBearer(auto_error=False, description="An agent token (hp_...).")
+
+
+async def require_agent_token(
+    request: Request,
+    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)] = None,
+) -> int:
+    """The caller's agent token id, or 401 with `WWW-Authenticate: Bearer`; 429 with
+    Retry-After when the token's rate limit bucket is empty."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise _unauthorized_agent("missing Authorization: Bearer <agent token>")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized_agent("Authorization header must be 'Bearer <agent token>'")
+    found = services(request)
+    token_id = await found.agent_tokens.verify(token.strip())
+    if token_id is None:
+        raise _unauthorized_agent("invalid or revoked agent token")
+    await limit_ingest(found.rate_limits, token_id)
+    return token_id
+
+
 def _settings(request: Request) -> BackendSettings:
-    settings: BackendSettings = request.app.state.settings
-    return settings
+    return services(request).settings
 
 
 def _pool(request: Request) -> asyncpg.Pool:
-    pool: asyncpg.Pool = request.app.state.pool
-    return pool
+    return services(request).pool
 
 
 def _redis(request: Request) -> aioredis.Redis:
-    client: aioredis.Redis = request.app.state.redis
-    return client
+    return services(request).redis
 
 
 def _window(request: Request) -> RecentWindow:
-    window: RecentWindow = request.app.state.recent_window
-    return window
+    return services(request).window
 
 
 def _metrics(request: Request) -> BackendMetrics:
-    metrics: BackendMetrics = request.app.state.metrics
-    return metrics
+    return services(request).metrics
 
 
+def _rate_limits(request: Request) -> RateLimiters:
+    return services(request).rate_limits
+
+
+ServicesDep = Annotated[Services, Depends(services)]
 SettingsDep = Annotated[BackendSettings, Depends(_settings)]
 PoolDep = Annotated[asyncpg.Pool, Depends(_pool)]
 RedisDep = Annotated[aioredis.Redis, Depends(_redis)]
 WindowDep = Annotated[RecentWindow, Depends(_window)]
 MetricsDep = Annotated[BackendMetrics, Depends(_metrics)]
+RateLimitsDep = Annotated[RateLimiters, Depends(_rate_limits)]
+AgentTokenDep = Annotated[int, Depends(require_agent_token)]
 ReadAccess = Depends(read_access)
 AdminAccess = Depends(require_admin)
 UserDep = Annotated[User, Depends(read_access)]

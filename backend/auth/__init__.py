@@ -1,1 +1,2 @@
-"""Who may send data: agent tokens for the ingest paths (user login comes in a later issue)."""
+"""Credentials: agent tokens (what agents ingest with), user passwords and login sessions, and the
+`auth:` settings. Who may call which route is decided in `backend.api.deps`."""

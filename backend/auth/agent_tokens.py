@@ -1,4 +1,5 @@
-"""Agent tokens: creation, listing, revocation, and the FastAPI dependency every ingest path uses.
+"""Agent tokens: creation, listing, revocation, and the verifier every ingest path asks
+(through `backend.api.deps.require_agent_token`).
 
 Tokens are `hp_` + `secrets.token_urlsafe(32)` (256 random bits) and only their SHA-256 is stored:
 argon2/bcrypt protect low-entropy passwords from guessing, which a 256-bit secret doesn't need,
@@ -14,13 +15,8 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
 
 import asyncpg
-from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from backend.ratelimit.limiters import limit_ingest
 
 TOKEN_PREFIX = "hp_"  # noqa: S105 - a recognisable prefix, not a secret
 TOKEN_CACHE_SECONDS = 5.0
@@ -64,6 +60,14 @@ async def list_tokens(pool: asyncpg.Pool) -> list[TokenInfo]:
         "SELECT id, name, created_at, revoked_at, last_used_at FROM agent_tokens ORDER BY id"
     )
     return [TokenInfo(**dict(row)) for row in rows]
+
+
+async def is_active(pool: asyncpg.Pool, token: str) -> bool:
+    """True when `token` is a known token that has not been revoked (marks nothing as used)."""
+    found = await pool.fetchval(
+        "SELECT 1 FROM agent_tokens WHERE token_hash = $1 AND revoked_at IS NULL", hash_token(token)
+    )
+    return found is not None
 
 
 async def revoke_token(pool: asyncpg.Pool, token_id: int) -> bool:
@@ -116,43 +120,3 @@ class AgentTokenVerifier:
         if row is None or not hmac.compare_digest(bytes(row["token_hash"]), digest):
             return None
         return int(row["id"])
-
-
-def _unauthorized(detail: str) -> HTTPException:
-    return HTTPException(401, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="ingest"'})
-
-
-def _verifier(request: Request) -> AgentTokenVerifier:
-    state = request.app.state
-    verifier: AgentTokenVerifier | None = getattr(state, "agent_token_verifier", None)
-    if verifier is None:  # built on first use unless the app's lifespan made one
-        bootstrap = getattr(state.settings, "bootstrap_agent_token", None)
-        secret = bootstrap.get_secret_value() if bootstrap is not None else None
-        verifier = AgentTokenVerifier(state.pool, secret)
-        state.agent_token_verifier = verifier
-    return verifier
-
-
-# Only so OpenAPI shows the bearer scheme; the header is parsed below for clearer 401 details.
-_BEARER_DOC = HTTPBearer(auto_error=False, description="An agent token (hp_...).")
-
-
-async def require_agent_token(
-    request: Request,
-    _documented: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER_DOC)] = None,
-) -> int:
-    """FastAPI dependency: the caller's token id, or 401 with `WWW-Authenticate: Bearer`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not header:
-        raise _unauthorized("missing Authorization: Bearer <agent token>")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise _unauthorized("Authorization header must be 'Bearer <agent token>'")
-    token_id = await _verifier(request).verify(token.strip())
-    if token_id is None:
-        raise _unauthorized("invalid or revoked agent token")
-    await limit_ingest(request, token_id)  # per-token bucket: 429 with Retry-After when empty
-    return token_id
-
-
-AgentTokenDep = Annotated[int, Depends(require_agent_token)]

@@ -12,9 +12,8 @@ from functools import lru_cache
 from typing import Any
 
 from backend.ingest.limits import IngestLimits, check_labels, labels_within, unprocessable
-from backend.storage.sample_columns import SampleColumns
-from backend.storage.series_ids import SeriesKey
-from exporter.naming import prometheus_label_name
+from backend.model import SampleColumns, SeriesKey
+from conventions.naming import prometheus_label_name
 
 _label_name = lru_cache(maxsize=4096)(prometheus_label_name)
 LabelItems = tuple[tuple[str, str], ...]

@@ -1,21 +1,19 @@
 """The agent's JSON push format (schema v1) → `IngestBatch`. Pure: bytes/dicts in, samples out.
 
-The document is checked against `exporter/schema/report-v1.schema.json` (loaded once, lazily)
-and the translator re-checks what it relies on, so a wrong type always ends
-in a 422 naming the field path. Samples come out as `SampleColumns` (no object per sample).
+A document the schema vouched for (`backend.ingest.report_schema_check`) takes the fast path; the
+translator re-checks what it relies on either way, so a wrong type always ends in a 422 naming the
+field path. Samples come out as `SampleColumns` (no object per sample).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache, lru_cache, partial
-from pathlib import Path
+from functools import lru_cache, partial
 from typing import Any
 
-import jsonschema
 import orjson
 
 from backend.ingest.json_points import (
@@ -34,14 +32,11 @@ from backend.ingest.limits import (
     check_time,
     unprocessable,
 )
-from backend.model import IngestBatch, ProcessSnapshot, Sample
-from backend.storage.sample_columns import SampleColumns, concat, empty_columns
-from exporter.model import Kind
-from exporter.naming import prometheus_metric_name
+from backend.model import IngestBatch, ProcessSnapshot, Sample, SampleColumns, concat, empty_columns
+from conventions.naming import Kind, prometheus_metric_name
 
 log = logging.getLogger(__name__)
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "exporter" / "schema" / "report-v1.schema.json"
 _KINDS = {kind.value: kind for kind in Kind}
 
 
@@ -61,70 +56,6 @@ def parse_json(body: bytes) -> Any:
         if b"NaN" in body or b"Infinity" in body:
             hint = " (NaN and Infinity are not JSON numbers; values must be finite)"
         raise bad_request(f"body: malformed JSON: {exc}{hint}") from exc
-
-
-SchemaCheck = Callable[[Any], "tuple[list[str | int], str] | None"]
-
-
-@cache
-def _schema_check() -> SchemaCheck | None:
-    """(path, message) of the first violation, or None. jsonschema-rs when installed: the pure
-    Python jsonschema takes ~20 ms for one agent report, jsonschema-rs ~0.2 ms."""
-    try:
-        schema = orjson.loads(SCHEMA_PATH.read_bytes())
-    except FileNotFoundError:
-        log.warning("JSON schema %s missing: validating structurally only", SCHEMA_PATH)
-        return None
-    try:
-        import jsonschema_rs
-    except ImportError:
-        log.warning("jsonschema-rs not installed: JSON ingest validates ~100x slower")
-        return _python_check(schema)
-    fast = jsonschema_rs.validator_for(schema)
-
-    def check(document: Any) -> tuple[list[str | int], str] | None:
-        if fast.is_valid(document):
-            return None
-        error = next(iter(fast.iter_errors(document)))
-        return list(error.instance_path), str(error.message)
-
-    return check
-
-
-def _python_check(schema: Any) -> SchemaCheck:
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    validator = cls(schema)
-
-    def check(document: Any) -> tuple[list[str | int], str] | None:
-        error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-        return None if error is None else (list(error.absolute_path), error.message)
-
-    return check
-
-
-def _path(parts: Iterable[str | int]) -> str:
-    text = ""
-    for part in parts:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "body"
-
-
-def validate_document(document: Any) -> bool:
-    """Raise a 422 naming the first schema violation's field path; False when no schema ran."""
-    check = _schema_check()
-    if check is None:
-        return False
-    problem = check(document)
-    if problem is not None:
-        path, message = problem
-        raise unprocessable(f"{_path(path)}: {message[:300]}")
-    return True
-
-
-def may_contain_nul(body: bytes) -> bool:
-    """JSON can only carry a NUL character as the escape \\u0000, so its absence rules NUL out."""
-    return b"\\u0000" in body
 
 
 def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

@@ -33,8 +33,7 @@ from backend.ingest.limits import (
     unsupported,
 )
 from backend.model import IngestBatch, Sample
-from exporter.model import Kind
-from exporter.naming import prometheus_label_name, prometheus_metric_name
+from conventions.naming import Kind, prometheus_label_name, prometheus_metric_name
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

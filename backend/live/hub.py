@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from backend.live.messages import ALL_HOSTS, Subscription, frame_host, split_frames
+from backend.live.messages import ALL_HOSTS, Subscription, frame_host, split_live_bundle
 from backend.self_metrics import BackendMetrics
 
 
@@ -62,16 +62,15 @@ class LiveClient:
 class LiveHub:
     def __init__(
         self,
+        metrics: BackendMetrics,
         *,
         client_queue: int = 64,
         close_after_drops: int | None = None,
-        metrics: BackendMetrics | None = None,
     ) -> None:
         self._clients: set[LiveClient] = set()
         self._client_queue = client_queue
         self._close_after_drops = close_after_drops or client_queue * 16
         self._metrics = metrics
-        self.frames_dispatched = 0
         # Set while any client is connected: the Redis subscription follows it.
         self.has_clients = asyncio.Event()
 
@@ -93,15 +92,15 @@ class LiveHub:
     def broadcast(self, text: str) -> None:
         """Hand a message to every client, whatever hosts it subscribed to (e.g. alerts)."""
         for client in self._clients:
-            if not client.offer(text) and self._metrics is not None:
+            if not client.offer(text):
                 self._metrics.frames_dropped()
 
-    def dispatch(self, message: bytes) -> None:
-        """Hand each frame of a published message (one batch's frames, `join_frames`) to every
-        client subscribed to its host; never blocks."""
+    def dispatch(self, bundle: bytes) -> None:
+        """Hand each live frame of a live bundle to every client subscribed to its host; never
+        blocks."""
         if not self._clients:
             return  # nobody here to parse it for
-        for frame in split_frames(message):
+        for frame in split_live_bundle(bundle):
             self._dispatch_frame(frame)
 
     def _dispatch_frame(self, frame: bytes) -> None:
@@ -113,6 +112,6 @@ class LiveHub:
             if not client.wants(host):
                 continue
             text = text if text is not None else frame.decode()
-            if not client.offer(text) and self._metrics is not None:
+            if not client.offer(text):
                 self._metrics.frames_dropped()
-        self.frames_dispatched += 1
+        self._metrics.frames_dispatched()

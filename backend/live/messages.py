@@ -1,93 +1,66 @@
-"""The live protocol, pure: frames published on Redis and sent to WebSocket clients, and the
-messages clients send. Every message is JSON with a `type`."""
+"""The live protocol, pure: the live frames WebSocket clients receive (published on Redis in one
+live bundle per batch), and the messages clients send. Every message is JSON with a `type`."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from backend.model import IngestBatch, ProcessSnapshot, Sample
+from backend.fanout.host_split import HostPart, SplitBatch
+from backend.model import ProcessSnapshot
 
 MAX_CLIENT_MESSAGE_BYTES = 64 * 1024
 MAX_SUBSCRIBED_HOSTS = 1000
 MAX_HOST_LENGTH = 255
 
 
-def sample_json(sample: Sample) -> dict[str, Any]:
-    return {
-        "name": sample.name,
-        "labels": dict(sample.labels),
-        "time_ms": sample.time_ms,
-        "value": sample.value,
+def encode_live_frame(host: str, part: HostPart, accepted_ms: int) -> bytes:
+    """The `samples` message a WebSocket client subscribed to `host` receives for one batch:
+    its samples, and its newest process table of the batch (or null)."""
+    latest: ProcessSnapshot | None = None
+    for snapshot in part.snapshots:
+        if latest is None or snapshot.time_ms >= latest.time_ms:
+            latest = snapshot
+    frame = {
+        "type": "samples",
+        "host": host,
+        "accepted_ms": accepted_ms,
+        "samples": [
+            {"name": name, "labels": labels, "time_ms": time_ms, "value": value}
+            for name, labels, time_ms, value in part.rows
+        ],
+        "processes": (
+            {"time_ms": latest.time_ms, "processes": [dict(p) for p in latest.processes]}
+            if latest is not None
+            else None
+        ),
     }
+    return orjson.dumps(frame)
 
 
-def processes_json(snapshot: ProcessSnapshot) -> dict[str, Any]:
-    return {"time_ms": snapshot.time_ms, "processes": [dict(p) for p in snapshot.processes]}
-
-
-def encode_frames(batch: IngestBatch, accepted_ms: int) -> list[bytes]:
-    """One `samples` frame per host of the batch, ready to publish and to forward unchanged."""
-    samples: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for sample in batch.samples:
-        # Inlined sample_json: this loop runs for every accepted sample.
-        labels = sample.labels
-        samples[sample.host].append(
-            {
-                "name": sample.name,
-                "labels": labels if type(labels) is dict else dict(labels),
-                "time_ms": sample.time_ms,
-                "value": sample.value,
-            }
-        )
-    return host_frames(samples, batch.process_snapshots, accepted_ms)
-
-
-def host_frames(
-    samples_by_host: dict[str, list[dict[str, Any]]],
-    process_snapshots: Sequence[ProcessSnapshot],
-    accepted_ms: int,
-) -> list[bytes]:
-    """One `samples` frame per host, with that host's newest process table (if any)."""
-    latest: dict[str, ProcessSnapshot] = {}
-    for snap in process_snapshots:
-        if snap.host not in latest or snap.time_ms >= latest[snap.host].time_ms:
-            latest[snap.host] = snap
-    frames = []
-    for host in sorted(samples_by_host.keys() | latest.keys()):
-        snapshot = latest.get(host)
-        frame = {
-            "type": "samples",
-            "host": host,
-            "accepted_ms": accepted_ms,
-            "samples": samples_by_host.get(host, []),
-            "processes": processes_json(snapshot) if snapshot is not None else None,
-        }
-        frames.append(orjson.dumps(frame))
-    return frames
-
-
-# What joins the frames of one batch in a single live-channel message. orjson never writes a raw
-# newline (it escapes them inside strings), so it cannot occur inside a frame.
+# What joins the live frames of one batch in a single live-channel message (a live bundle).
+# orjson never writes a raw newline (it escapes them inside strings), so it cannot occur in a frame.
 FRAME_SEPARATOR = b"\n"
 _SAMPLES_KEY = b',"samples"'
 
 
-def join_frames(frames: Sequence[bytes]) -> bytes:
-    """One live-channel message for all of a batch's frames (see `split_frames`)."""
-    return FRAME_SEPARATOR.join(frames)
+def encode_live_bundle(split: SplitBatch, accepted_ms: int) -> bytes:
+    """One live-channel message for a whole batch: each host's live frame, by host name. One
+    message, not one per host: each pub/sub message costs every subscribing process more than
+    what is in it (the hub splits the bundle again)."""
+    return FRAME_SEPARATOR.join(
+        encode_live_frame(host, split.hosts[host], accepted_ms) for host in sorted(split.hosts)
+    )
 
 
-def split_frames(message: bytes) -> list[bytes]:
-    return message.split(FRAME_SEPARATOR)
+def split_live_bundle(bundle: bytes) -> list[bytes]:
+    return bundle.split(FRAME_SEPARATOR)
 
 
 def frame_host(frame: bytes) -> str | None:
-    """The host a published frame is about; None for anything that is not a samples frame.
+    """The host a live frame is about; None for anything that is not a `samples` frame.
 
     Reads only the frame's head (`type`, `host`, `accepted_ms` come before `samples`): a frame
     carries a whole report and every dispatch would otherwise parse it for one string."""

@@ -149,18 +149,6 @@ def build_rate_limiters(
     )
 
 
-def rate_limiters(connection: HTTPConnection) -> RateLimiters:
-    """The app's limiters, built on first use from its Redis client and settings."""
-    state = connection.app.state
-    limiters: RateLimiters | None = getattr(state, "rate_limiters", None)
-    if limiters is None:
-        limiters = build_rate_limiters(
-            state.redis, state.settings.redis_prefix, state.settings.rate_limits
-        )
-        state.rate_limiters = limiters
-    return limiters
-
-
 def client_ip(connection: HTTPConnection, trusted_proxies: frozenset[str]) -> str:
     """The peer address; behind a trusted proxy, the right-most X-Forwarded-For hop that is
     not itself a trusted proxy."""
@@ -187,9 +175,8 @@ def too_many_requests(decision: Decision, what: str) -> HTTPException:
     )
 
 
-async def limit_ingest(connection: HTTPConnection, token_id: int) -> None:
+async def limit_ingest(limiters: RateLimiters, token_id: int) -> None:
     """429 with Retry-After when this agent token's bucket is empty."""
-    limiters = rate_limiters(connection)
     if not limiters.enabled:
         return
     decision = await limiters.ingest_per_token.take(str(token_id))

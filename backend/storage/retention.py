@@ -13,17 +13,15 @@ database. One process at a time runs the job (a PostgreSQL advisory lock); the o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
-from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.storage.sealing import partition_range
-from exporter.config import Duration
+from conventions.settings_sources import Duration
 
 log = logging.getLogger(__name__)
 
@@ -182,32 +180,17 @@ async def _has_time_column(pool: asyncpg.Pool, table: str, column: str) -> bool:
     return bool(found)
 
 
-async def start_retention(stack: contextlib.AsyncExitStack, app: FastAPI) -> None:
-    """Runs `enforce_retention` in the background now and every `retention.interval` seconds,
-    cancelled when `stack` closes. Needs `app.state.pool` and `app.state.settings.retention`."""
-    settings: RetentionSettings = app.state.settings.retention
-    if not settings.enabled:
-        return
-    pool: asyncpg.Pool = app.state.pool
-
-    async def loop() -> None:
-        while True:
-            try:
-                report = await enforce_retention(pool, settings)
-                if report.dropped_partitions or any(report.deleted_rows.values()):
-                    log.info(
-                        "retention dropped %s, deleted %s",
-                        report.dropped_partitions or "no partitions",
-                        report.deleted_rows,
-                    )
-            except Exception:  # keep the job alive; the next run retries
-                log.exception("retention failed")
-            await asyncio.sleep(settings.interval)
-
-    task = asyncio.create_task(loop(), name="retention")
-
-    async def cancel() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    stack.push_async_callback(cancel)
+async def enforce_retention_forever(pool: asyncpg.Pool, settings: RetentionSettings) -> None:
+    """`enforce_retention` now and every `settings.interval` seconds, until cancelled."""
+    while True:
+        try:
+            report = await enforce_retention(pool, settings)
+            if report.dropped_partitions or any(report.deleted_rows.values()):
+                log.info(
+                    "retention dropped %s, deleted %s",
+                    report.dropped_partitions or "no partitions",
+                    report.deleted_rows,
+                )
+        except Exception:  # keep the job alive; the next run retries
+            log.exception("retention failed")
+        await asyncio.sleep(settings.interval)

@@ -21,7 +21,6 @@ the rollup job never has to look for samples that moved (see rollups.refresh_rol
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -54,7 +53,7 @@ from backend.storage.sample_merge import (
     window_starts,
 )
 from backend.storage.sealed_reads import read_horizon
-from exporter.config import Duration
+from conventions.settings_sources import Duration
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -154,6 +153,20 @@ class Sealer:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", PASS_LOCK_KEY)
                 self.stats.passes += 1
         return report
+
+    async def seal_forever(self) -> None:
+        """A pass now and every `interval` seconds, until cancelled."""
+        while True:
+            try:
+                report = await self.run_pass()
+                if report.sealed or report.dropped or report.late_rows:
+                    log.info(
+                        "sealing: sealed %s, dropped %s, %d late rows merged",
+                        report.sealed, report.dropped, report.late_rows,
+                    )  # fmt: skip
+            except Exception:  # keep the job alive; the next pass resumes where this one stopped
+                log.exception("sealing pass failed")
+            await asyncio.sleep(self._settings.interval)
 
     async def _pass(self, report: SealReport) -> None:
         now = self._clock()
@@ -355,37 +368,6 @@ class Sealer:
             "SELECT coalesce(sum(samples), 0) FROM sealed_day_stats"
         )
         self.stats.sealed_bytes, self.stats.sealed_samples = int(size), int(samples)
-
-
-async def start_sealing(
-    stack: contextlib.AsyncExitStack, pool: asyncpg.Pool, settings: SealingSettings
-) -> Sealer | None:
-    """Runs a sealing pass now and every `interval` seconds until `stack` closes."""
-    if not settings.enabled:
-        return None
-    sealer = Sealer(pool, settings, clock=None)
-
-    async def loop() -> None:
-        while True:
-            try:
-                report = await sealer.run_pass()
-                if report.sealed or report.dropped or report.late_rows:
-                    log.info(
-                        "sealing: sealed %s, dropped %s, %d late rows merged",
-                        report.sealed, report.dropped, report.late_rows,
-                    )  # fmt: skip
-            except Exception:  # keep the job alive; the next pass resumes where this one stopped
-                log.exception("sealing pass failed")
-            await asyncio.sleep(settings.interval)
-
-    task = asyncio.create_task(loop(), name="sealing")
-
-    async def cancel() -> None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-    stack.push_async_callback(cancel)
-    return sealer
 
 
 def _incoming(data: bytes) -> tuple[Rows, Merged, list[tuple[int, int]]]:

@@ -6,22 +6,14 @@ from collections.abc import Iterable, Mapping
 
 import orjson
 
-from backend.model import Sample
+from backend.model import InvalidSample, Sample, SeriesKey
 from backend.storage.postgres import Connection
-
-# metric, host, labels in the sample's own order: sorting on the hot path is measurable, and keys
-# differing only in order resolve to the same series id anyway.
-SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]
 
 # timestamptz spans years 4713 BC .. 294276 AD, Python's datetime 1..9999: keep to what both hold.
 MIN_TIME_MS = 0
 MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 # Metric and host are in a btree index, whose entries must stay well under ~2.7 kB.
 MAX_NAME_BYTES = 1_024
-
-
-class InvalidSample(ValueError):
-    """A sample PostgreSQL cannot store; the message names the field."""
 
 
 def series_key(sample: Sample) -> SeriesKey:

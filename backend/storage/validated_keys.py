@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from backend.model import Sample
-from backend.storage.sample_columns import SampleColumns
-from backend.storage.series_ids import InvalidSample, SeriesKey, check_storable, series_key
+from backend.model import InvalidSample, Sample, SampleColumns, SeriesKey
+from backend.storage.series_ids import check_storable, series_key
 
 QueueRows = tuple[list[SeriesKey], list[int], list[float]]  # canonical keys, times, values
 

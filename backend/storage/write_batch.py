@@ -15,16 +15,21 @@ from datetime import datetime
 import numpy as np
 import orjson
 
-from backend.model import ProcessSnapshot
+from backend.model import InvalidSample, ProcessSnapshot, SeriesKey
 from backend.storage.postgres import Connection
 from backend.storage.rollups import datetime_to_ms, mark_pending, minutes_of, ms_to_datetime
 from backend.storage.sample_merge import Rows as SampleRows
 from backend.storage.sample_merge import merge
-from backend.storage.series_ids import MAX_TIME_MS, InvalidSample, SeriesKey
+from backend.storage.series_ids import MAX_TIME_MS
 
-# A binary COPY row: 3 fields of 8 bytes; int8 series_id, timestamptz (µs since 2000), float8.
+# PostgreSQL's binary COPY format (all integers big-endian, hence "!"):
+# - header: the 11-byte signature "PGCOPY\n\377\r\n\0", a 32-bit flags field (0: no OIDs), a
+#   32-bit length of the header extension area (0: none);
+# - each row: a 16-bit field count (3), then per field a 32-bit byte length (8) and the value:
+#   int8 series_id, timestamptz as int8 microseconds since 2000-01-01 UTC, float8 value;
+# - trailer: a 16-bit field count of -1.
 _ROW = struct.Struct("!hiqiqid")
-_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags = 0, extension length = 0
 _COPY_TRAILER = b"\xff\xff"
 _PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 

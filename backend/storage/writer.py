@@ -21,7 +21,7 @@ import orjson
 from backend.model import IngestBatch, Overloaded
 from backend.storage.postgres import Connection
 from backend.storage.rollups import ms_to_datetime, refresh_all_rollups
-from backend.storage.series_ids import InvalidSample, SeriesIds
+from backend.storage.series_ids import SeriesIds
 from backend.storage.validated_keys import ValidatedKeys
 from backend.storage.write_batch import PendingItem, build_records, commit_batch, encode_snapshot
 
@@ -285,6 +285,3 @@ class SampleWriter:
                 "SELECT hostpulse_ensure_head_partition($1)", ms_to_datetime(window * _WINDOW_MS)
             )
             self._known_windows.add(window)
-
-
-__all__ = ["InvalidSample", "SampleWriter"]

@@ -1,1 +1,1 @@
-"""User accounts, passwords and login sessions."""
+"""User accounts and their roles: the store, the first admin, `hostpulse-backend user create`."""

@@ -6,7 +6,7 @@ import logging
 
 import asyncpg
 
-from backend.users.settings import AuthSettings
+from backend.auth.settings import AuthSettings
 from backend.users.store import UserExistsError, create_user, find_user
 
 log = logging.getLogger(__name__)

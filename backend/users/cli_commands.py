@@ -63,8 +63,8 @@ def user_command(args: argparse.Namespace) -> Callable[[Any], Coroutine[Any, Any
     async def run(settings: Any) -> int:
         import asyncpg
 
+        from backend.auth.passwords import PasswordPolicyError
         from backend.storage.migrations import migrate_database
-        from backend.users.passwords import PasswordPolicyError
         from backend.users.store import UserExistsError, create_user
 
         try:

@@ -6,10 +6,10 @@ import re
 
 import asyncpg
 
+from backend.auth.passwords import hash_password, verify_password
+from backend.auth.sessions import end_user_sessions
 from backend.storage.postgres import Connection
 from backend.users.model import ROLES, Role, User
-from backend.users.passwords import hash_password, verify_password
-from backend.users.sessions import end_user_sessions
 
 _NAME = re.compile(r"^[A-Za-z0-9._@\-]{1,100}$")
 _COLUMNS = "id, name, role, created_at"
@@ -76,9 +76,9 @@ async def authenticate(pool: asyncpg.Pool, name: str, password: str) -> User | N
     return _user(row)
 
 
-async def get_user(pool: asyncpg.Pool, user_id: int) -> User | None:
-    row = await pool.fetchrow(f"SELECT {_COLUMNS} FROM users WHERE id = $1", user_id)  # noqa: S608
-    return _user(row) if row else None
+async def has_users(pool: asyncpg.Pool) -> bool:
+    """True once any account exists (the first start creates the admin)."""
+    return bool(await pool.fetchval("SELECT EXISTS (SELECT 1 FROM users)"))
 
 
 async def find_user(pool: asyncpg.Pool, name: str) -> User | None:

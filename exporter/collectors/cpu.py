@@ -11,8 +11,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
-from exporter.model import Kind, Metric, Point
+from exporter.model import Metric, Point
 from exporter.procfs.cpu_stat import CPU_MODES, IDLE_MODES, CpuStat, CpuTimes, read_cpu_stat
 
 _PSUTIL_FIELDS = {"interrupt": "irq"}  # cpu.mode -> psutil field where the names differ

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
-from exporter.model import Kind, Metric, Point
+from exporter.model import Metric, Point
 from exporter.procfs.kernel_state import FileHandles, read_file_handles
 
 

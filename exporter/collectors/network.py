@@ -6,8 +6,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
-from exporter.model import Kind, Metric, Point
+from exporter.model import Metric, Point
 from exporter.procfs.netdev import InterfaceStat, read_net_dev
 
 

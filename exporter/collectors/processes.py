@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
 from exporter.collectors.process_ranking import (
     CpuTable,
@@ -22,7 +23,7 @@ from exporter.collectors.process_ranking import (
     top_by_cpu,
 )
 from exporter.collectors.processes_procfs import ProcfsProcessSource
-from exporter.model import Kind, Metric, Point, ProcessInfo
+from exporter.model import Metric, Point, ProcessInfo
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
-from exporter.model import Kind, Metric, Point
+from exporter.model import Metric, Point
 from exporter.procfs.cpu_stat import read_logical_cpu_count
 from exporter.procfs.kernel_state import LoadAverage, read_loadavg, read_uptime
 

@@ -31,8 +31,9 @@ from opentelemetry.sdk.metrics.export import (
 )
 from opentelemetry.sdk.resources import Resource
 
+from conventions.naming import Kind
 from exporter import __version__
-from exporter.model import Kind, Metric, Snapshot
+from exporter.model import Metric, Snapshot
 from exporter.options import OtlpOptions
 
 _log = logging.getLogger(__name__)

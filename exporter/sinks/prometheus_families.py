@@ -1,6 +1,6 @@
 """Pure translation of a `Snapshot` into prometheus_client metric families.
 
-OTel names become Prometheus names by `exporter.naming`; counters become counters (`_total`),
+OTel names become Prometheus names by `conventions.naming`; counters become counters (`_total`),
 gauges and updowncounters become gauges. Every collector also gets
 `hostpulse_collector_duration_seconds` and `hostpulse_collector_success`, and the resource goes
 to `target_info` (see shared conventions).
@@ -16,15 +16,15 @@ from functools import lru_cache
 from prometheus_client.metrics_core import InfoMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from exporter.model import Kind, Snapshot
+from conventions.naming import Kind, prometheus_label_name, prometheus_metric_name
 from exporter.model import Metric as OtelMetric
-from exporter.naming import prometheus_label_name, prometheus_metric_name
+from exporter.model import Snapshot
 
 SERVICE_NAME = "hostpulse-exporter"
 DURATION_FAMILY = "hostpulse_collector_duration_seconds"
 SUCCESS_FAMILY = "hostpulse_collector_success"
 
-# Unit words the OpenMetrics `# UNIT` line may carry: the suffix `exporter.naming` appended.
+# Unit words the OpenMetrics `# UNIT` line may carry: the suffix `conventions.naming` appended.
 _OPENMETRICS_UNITS = (
     "seconds",
     "milliseconds",

@@ -1,7 +1,7 @@
 """A fast encoder for the families HostPulse exposes, byte-identical to prometheus_client's.
 
 prometheus_client validates and escapes every name on every sample (~10 µs per series); our names
-are already valid (`exporter.naming` sanitises them, `Metric()` validates family names), so only
+are already valid (`conventions.naming` sanitises them, `Metric()` validates family names), so only
 label values and HELP text need escaping. Tests check the output equals prometheus_client's.
 """
 

@@ -24,7 +24,7 @@ from backend.app import create_app
 from backend.auth.agent_tokens import create_token, revoke_token
 from backend.settings import BackendSettings
 from tests.backend.auth.support import anonymous, expire_sessions, make_user, session_for
-from tests.backend.service.conftest import RunningBackend, serve, service_settings
+from tests.backend.running import RunningBackend, running_services, serve, service_settings
 
 OPEN, READ, ADMIN, INGEST = "open", "read", "admin", "ingest"
 
@@ -186,7 +186,7 @@ async def ws_outcome(url: str, headers: dict[str, str]) -> str:
 
 async def test_every_endpoint_for_every_caller(running: tuple[RunningBackend, Callers]) -> None:
     backend, callers = running
-    cookie_name = backend.app.state.settings.auth.cookie_name
+    cookie_name = running_services(backend).settings.auth.cookie_name
     routes = sorted(app_routes(backend.app) & RULES.keys())
     mismatches = []
     for method, path in routes:

@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio as aioredis
 
 from backend.redis_channel import ChannelListener
-from tests.backend.service.conftest import wait_for
+from tests.backend.running import wait_for
 
 
 async def test_an_always_on_listener_hands_every_message_on(

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from backend.alerts.settings import AlertingSettings
 from dashboards.app import DashboardSettings, create_app
-from tests.backend.service.conftest import RunningBackend, serve, service_settings
+from tests.backend.running import RunningBackend, serve, service_settings
 from tests.conftest import free_port, require_program
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "dashboards"

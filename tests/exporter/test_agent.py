@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable
@@ -11,16 +10,16 @@ from pathlib import Path
 
 import jsonschema
 
+from conventions.naming import Kind
+from conventions.report_schema import load_report_schema
 from exporter.agent import Agent, build_sinks
 from exporter.agent_health import AgentHealth
 from exporter.collectors.base import Collector, CollectorOutput
 from exporter.config import load_config
 from exporter.json_report import AgentInfo, batch_document
-from exporter.model import Kind, Metric, Point, ProcessInfo, Snapshot
+from exporter.model import Metric, Point, ProcessInfo, Snapshot
 
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "exporter" / "schema" / "report-v1.schema.json").read_text()
-)
+SCHEMA = load_report_schema()
 
 
 class RecordingSink:

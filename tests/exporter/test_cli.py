@@ -15,12 +15,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from conventions.report_schema import load_report_schema
 from exporter import __version__
 from tests.conftest import free_port
 
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "exporter" / "schema" / "report-v1.schema.json").read_text()
-)
+SCHEMA = load_report_schema()
 EXPORTER = [sys.executable, "-m", "exporter.cli"]
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.cpu import CpuCollector, cpu_metrics, cpu_stat_from_psutil
-from exporter.model import Kind, Metric
+from exporter.model import Metric
 from exporter.procfs.cpu_stat import CpuStat, count_logical_cpus, parse_cpu_stat, read_cpu_stat
 from exporter.procfs.files import ProcfsFormatError
 from tests.exporter.fixtures.fake_procfs import install_snapshot

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.disk import DiskCollector, disk_stats_from_psutil
-from exporter.model import Kind
 from exporter.procfs.diskstats import is_reported_device, parse_diskstats
 from exporter.procfs.files import ProcfsFormatError
 from tests.exporter.fixtures.fake_procfs import install_snapshot

@@ -18,17 +18,17 @@ from typing import Any
 import jsonschema
 import pytest
 
+from conventions.naming import Kind
+from conventions.report_schema import load_report_schema
 from exporter.agent_health import AgentHealth
 from exporter.config import JsonPushConfig
-from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
+from exporter.model import CollectorResult, Metric, Point, Snapshot
 from exporter.options import JsonPushOptions
 from exporter.sinks.json_push import JsonPushSink, backoff_delay, parse_retry_after
 from exporter.spool import Spool, SpoolState
 from tests.conftest import free_port
 
-SCHEMA = json.loads(
-    (Path(__file__).parents[2] / "exporter" / "schema" / "report-v1.schema.json").read_text()
-)
+SCHEMA = load_report_schema()
 TOKEN = "test-token-123"
 # (status, extra headers) for one request; the default answers 200.
 Responder = Callable[[dict[str, Any]], tuple[int, dict[str, str]]]

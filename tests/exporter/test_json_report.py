@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import jsonschema
 import orjson
 import pytest
 
+from conventions.naming import Kind
+from conventions.report_schema import load_report_schema
 from exporter.json_report import (
     AgentInfo,
     encode_batch,
@@ -16,10 +15,9 @@ from exporter.json_report import (
     rfc3339,
     snapshot_to_report,
 )
-from exporter.model import CollectorResult, Kind, Metric, Point, ProcessInfo, Snapshot
+from exporter.model import CollectorResult, Metric, Point, ProcessInfo, Snapshot
 
-SCHEMA_PATH = Path(__file__).parents[2] / "exporter" / "schema" / "report-v1.schema.json"
-SCHEMA = json.loads(SCHEMA_PATH.read_text())
+SCHEMA = load_report_schema()
 VALIDATOR = jsonschema.Draft202012Validator(
     SCHEMA, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
 )

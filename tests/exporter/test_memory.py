@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.memory import MemoryCollector, memory_metrics, memory_stat_from_psutil
-from exporter.model import Kind, Metric
+from exporter.model import Metric
 from exporter.procfs.files import ProcfsFormatError
 from exporter.procfs.meminfo import memory_stat_from_meminfo, parse_meminfo, read_memory_stat
 from tests.exporter.fixtures.fake_procfs import install_snapshot

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.network import (
     NetworkCollector,
     interface_stats_from_psutil,
     network_metrics,
 )
-from exporter.model import Kind
 from exporter.procfs.files import ProcfsFormatError
 from exporter.procfs.netdev import parse_net_dev
 from tests.exporter.fixtures.fake_procfs import install_snapshot

@@ -17,8 +17,9 @@ import yaml
 from opentelemetry import metrics as otel_metrics
 from pydantic import SecretStr
 
+from conventions.naming import Kind
 from exporter.config import OtlpConfig
-from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
+from exporter.model import CollectorResult, Metric, Point, Snapshot
 from exporter.options import OtlpOptions
 from exporter.sinks.otlp import OtlpSink, http_metrics_url, validate_endpoint
 from tests.conftest import free_port

@@ -13,6 +13,7 @@ from typing import Any
 import psutil
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
 from exporter.collectors.process_ranking import ProcessTable, busy_cpus, top_by_cpu
 from exporter.collectors.processes import ProcessesCollector
@@ -22,7 +23,7 @@ from exporter.collectors.processes_psutil import (
     details_from_psutil,
     table_from_psutil,
 )
-from exporter.model import Kind, Metric
+from exporter.model import Metric
 from tests.exporter.fixtures.fake_procfs import install_snapshot
 
 PAGE = 4096

@@ -21,8 +21,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from conventions.naming import Kind
 from exporter.config import PrometheusConfig
-from exporter.model import CollectorResult, Kind, Metric, Point, Snapshot
+from exporter.model import CollectorResult, Metric, Point, Snapshot
 from exporter.sinks.prometheus import PrometheusSink, build_registry, parse_listen_address
 from exporter.sinks.prometheus_text import render_openmetrics, render_text
 from tests.conftest import free_port, require_program

@@ -29,7 +29,7 @@ def test_enabled_and_own_interval_are_honoured() -> None:
             },
         }
     )
-    scheduled = {s.collector.name: s for s in build_collectors(config)}
+    scheduled = {s.collector.name: s for s in build_collectors(config.options())}
     assert set(scheduled) == {"cpu", "memory", "processes", "network", "system"}
     assert scheduled["processes"].interval == 10.0
     assert scheduled["cpu"].interval == 2.0

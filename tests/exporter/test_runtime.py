@@ -15,6 +15,7 @@ import pytest
 from pydantic import BaseModel
 
 from exporter import options
+from exporter.collectors.registry import COLLECTOR_NAMES
 from exporter.config import load_config
 from exporter.config_models import (
     CollectorConfig,
@@ -37,7 +38,6 @@ TOKEN = "t0ken-never-in-argv"
     [
         (CollectorConfig, options.CollectorOptions),
         (TopProcessesConfig, options.TopProcessesOptions),
-        (CollectorsConfig, options.CollectorsOptions),
         (PrometheusConfig, options.PrometheusOptions),
         (OtlpConfig, options.OtlpOptions),
         (JsonPushConfig, options.JsonPushOptions),
@@ -46,6 +46,12 @@ TOKEN = "t0ken-never-in-argv"
 )
 def test_every_setting_reaches_the_runtime(model: type[BaseModel], plain: type) -> None:
     assert set(model.model_fields) == {field.name for field in dataclasses.fields(plain)}
+
+
+def test_every_registered_collector_has_a_section_that_reaches_the_runtime() -> None:
+    runtime = RuntimeConfig().options().collectors
+    assert tuple(CollectorsConfig.model_fields) == tuple(runtime) == COLLECTOR_NAMES
+    assert isinstance(runtime["processes"], options.TopProcessesOptions)
 
 
 def test_handover_round_trip_keeps_secrets_and_reads_the_token_file_once(tmp_path: Path) -> None:
@@ -65,8 +71,10 @@ def test_handover_round_trip_keeps_secrets_and_reads_the_token_file_once(tmp_pat
         config.options(), json_push=dataclasses.replace(config.options().json_push, token_file=None)
     )
     assert received.interval == 0.5
-    assert received.collectors.processes.top_n == 7
-    assert received.collectors.disk.enabled is False
+    processes = received.collectors["processes"]
+    assert isinstance(processes, options.TopProcessesOptions)
+    assert processes.top_n == 7
+    assert received.collectors["disk"].enabled is False
     assert received.json_push.token is not None
     assert received.json_push.token.get_secret_value() == TOKEN
     assert received.otlp.headers["Authorization"].get_secret_value() == "Bearer h"

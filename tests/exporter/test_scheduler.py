@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.base import Collector, CollectorOutput
-from exporter.model import Kind, Metric, Point
+from exporter.model import Metric, Point
 from exporter.scheduler import CollectionScheduler, run_collector
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from conventions.naming import Kind
 from exporter.collectors.handles import HandlesCollector
 from exporter.collectors.system import SystemCollector
-from exporter.model import Kind
 from exporter.procfs.files import ProcfsFormatError
 from exporter.procfs.kernel_state import parse_file_nr, parse_loadavg, parse_uptime
 from tests.exporter.fixtures.fake_procfs import install_snapshot

@@ -13,16 +13,18 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.deps import READ_ERRORS, PoolDep, SettingsDep, UserDep, session_token
-from backend.ratelimit.limiters import (
-    client_ip,
-    failed_login_key,
-    rate_limiters,
-    too_many_requests,
+from backend.api.deps import (
+    READ_ERRORS,
+    PoolDep,
+    RateLimitsDep,
+    SettingsDep,
+    UserDep,
+    session_token,
 )
+from backend.auth.passwords import PasswordPolicyError
+from backend.auth.sessions import create_session, end_session
+from backend.ratelimit.limiters import client_ip, failed_login_key, too_many_requests
 from backend.users.model import User
-from backend.users.passwords import PasswordPolicyError
-from backend.users.sessions import create_session, end_session
 from backend.users.store import authenticate, update_user
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -71,9 +73,13 @@ _LOGIN_ERRORS: dict[int | str, dict[str, str]] = {
     responses=_LOGIN_ERRORS,
 )
 async def login(
-    body: LoginRequest, request: Request, response: Response, pool: PoolDep, settings: SettingsDep
+    body: LoginRequest,
+    request: Request,
+    response: Response,
+    pool: PoolDep,
+    settings: SettingsDep,
+    limiters: RateLimitsDep,
 ) -> LoginResponse:
-    limiters = rate_limiters(request)
     ip = client_ip(request, limiters.trusted_proxies)
     failure_key = failed_login_key(body.username, ip)
     if limiters.enabled:
@@ -145,9 +151,8 @@ class PasswordChange(BaseModel):
     },
 )
 async def change_password(
-    body: PasswordChange, request: Request, user: UserDep, pool: PoolDep
+    body: PasswordChange, request: Request, user: UserDep, pool: PoolDep, limiters: RateLimitsDep
 ) -> Response:
-    limiters = rate_limiters(request)
     # The same failure bucket as login: a stolen session can't be used to guess the password.
     failure_key = failed_login_key(user.name, client_ip(request, limiters.trusted_proxies))
     if limiters.enabled:

@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-import orjson
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from backend.api.deps import READ_ERRORS, PoolDep, ReadAccess
+from backend.api.json_body import json_response
 from backend.storage.history import query_history
-from exporter.durations import parse_duration
+from conventions.durations import parse_duration
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[ReadAccess])
 
@@ -168,17 +167,8 @@ async def history(
         ],
         "truncated": result.truncated,
     }
-    return Response(orjson.dumps(body, default=_plain), media_type="application/json")
+    return json_response(body)
 
 
 def rfc3339(time_ms: int) -> str:
     return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-def _plain(value: object) -> object:
-    """orjson's fallback for read-only mappings and tuples-like sequences from storage."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return list(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")

@@ -16,21 +16,11 @@ from anyio import to_thread
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
 
-from backend.auth.agent_tokens import AgentTokenDep, require_agent_token
-from backend.ingest import json_report, otlp, remote_write
-from backend.ingest.dedup import ReportDeduplicator
-from backend.ingest.limits import (
-    MAX_AGE_MS,
-    IngestError,
-    IngestLimits,
-    decode_content_encoding,
-    too_large,
-)
-from backend.model import IngestBatch, Overloaded, SampleSink
-from backend.storage.series_ids import InvalidSample
+from backend.api.deps import AgentTokenDep, services
+from backend.ingest import json_report, otlp, remote_write, report_schema_check
+from backend.ingest.limits import IngestError, decode_content_encoding, too_large
+from backend.model import IngestBatch, InvalidSample, Overloaded
 
 log = logging.getLogger(__name__)
 
@@ -61,25 +51,6 @@ class JsonIngestResult(BaseModel):
     samples: int
 
 
-def _limits(request: Request) -> IngestLimits:
-    state = request.app.state
-    settings = state.settings
-    cached: tuple[object, IngestLimits] | None = getattr(state, "ingest_limits", None)
-    if cached is None or cached[0] is not settings:  # built once per app, not per request
-        # Older than raw retention would be dropped by the next retention pass: refuse it now.
-        max_age_ms = min(MAX_AGE_MS, int(settings.retention.raw_samples * 1000))
-        limits = IngestLimits(max_body_bytes=settings.max_body_bytes, max_age_ms=max_age_ms)
-        cached = (settings, limits)
-        state.ingest_limits = cached
-    return cached[1]
-
-
-def _count(request: Request, method: str, *args: Any) -> None:
-    metrics = getattr(request.app.state, "metrics", None)
-    if metrics is not None:
-        getattr(metrics, method)(*args)
-
-
 async def read_body_limited(request: Request, max_bytes: int) -> bytes:
     """The body, refused with 413 as soon as it exceeds `max_bytes` (never read in full first)."""
     declared = request.headers.get("content-length")
@@ -104,17 +75,18 @@ async def _off_loop(size: int, work: Callable[[], Any]) -> Any:
 async def _ingest(
     request: Request, protocol: str, handle: Callable[[bytes], Awaitable[Response]]
 ) -> Response:
+    metrics = services(request).metrics
     try:
-        body = await read_body_limited(request, _limits(request).max_body_bytes)
+        body = await read_body_limited(request, services(request).ingest_limits.max_body_bytes)
         response = await handle(body)
     except IngestError as exc:
-        _count(request, "ingest_rejected", protocol, exc.reason)
+        metrics.ingest_rejected(protocol, exc.reason)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status)
     except InvalidSample as exc:  # the storage layer's last word on what PostgreSQL can hold
-        _count(request, "ingest_rejected", protocol, "invalid")
+        metrics.ingest_rejected(protocol, "invalid")
         return JSONResponse({"detail": f"unstorable sample: {exc}"}, status_code=422)
     except Overloaded as exc:
-        _count(request, "ingest_rejected", protocol, "overloaded")
+        metrics.ingest_rejected(protocol, "overloaded")
         return JSONResponse(
             {"detail": str(exc)},
             status_code=503,
@@ -126,18 +98,9 @@ async def _ingest(
 async def _accept(request: Request, batch: IngestBatch) -> None:
     if not batch.samples and not batch.process_snapshots:
         return
-    pipeline: SampleSink = request.app.state.pipeline
-    await pipeline.accept(batch)
-    _count(request, "ingest_samples", batch.protocol, len(batch.samples))
-
-
-def _deduplicator(request: Request) -> ReportDeduplicator:
-    state = request.app.state
-    dedup: ReportDeduplicator | None = getattr(state, "report_deduplicator", None)
-    if dedup is None:  # one per app, so its Redis-outage state outlives a request
-        dedup = ReportDeduplicator(state.redis, state.settings.redis_prefix)
-        state.report_deduplicator = dedup
-    return dedup
+    found = services(request)
+    await found.pipeline.accept(batch)
+    found.metrics.ingest_samples(batch.protocol, len(batch.samples))
 
 
 def _now_ms() -> int:
@@ -150,63 +113,32 @@ def _now_ms() -> int:
     response_model=JsonIngestResult,
     responses=_ERRORS,
     openapi_extra=_body_doc(
-        "A batch of agent reports; schema: exporter/schema/report-v1.schema.json.",
+        "A batch of agent reports; schema: conventions/schema/report-v1.schema.json.",
         "application/json",
     ),
 )
 async def ingest_json(request: Request, _token: AgentTokenDep) -> Response:
-    """Documents the route in OpenAPI; `JsonIngestFastPath` serves its requests."""
-    return await _ingest_json(request)
+    """Documents the route in OpenAPI; `backend.api.json_fast_path` serves its requests."""
+    return await ingest_json_body(request)
 
 
-_JSON_ROUTE = router.routes[-1]
-
-
-async def ingest_json_fast(request: Request) -> Response:
-    """POST /ingest/metrics without FastAPI's routing and dependency solving: the same checks,
-    in the same order, as `ingest_json`."""
-    request.scope["route"] = _JSON_ROUTE  # what the request metrics are labelled by
-    try:
-        await require_agent_token(request)
-    except HTTPException as exc:  # 401 / 429, exactly as FastAPI's handler would answer them
-        return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
-    return await _ingest_json(request)
-
-
-class JsonIngestFastPath:
-    """The agents' hot path, ~1,000 requests/s per worker: answered by `ingest_json_fast` from
-    inside the app's own middleware (request metrics, security headers, error handling still
-    apply), skipping the exception, exit-stack and routing layers below it. Any other request
-    goes on to the app."""
-
-    def __init__(self, app: ASGIApp, path: str = "/ingest/metrics") -> None:
-        self.app = app
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "POST":
-            response = await ingest_json_fast(Request(scope, receive))
-            await response(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
-async def _ingest_json(request: Request) -> Response:
-    limits = _limits(request)
+async def ingest_json_body(request: Request) -> Response:
+    """POST /ingest/metrics once the agent token has been checked."""
+    limits = services(request).ingest_limits
     encoding = request.headers.get("content-encoding")
 
     async def handle(body: bytes) -> Response:
         def translate() -> list[json_report.TranslatedReport]:
             raw = decode_content_encoding(body, encoding, limits.max_body_bytes)
             document = json_report.parse_json(raw)
-            checked = json_report.validate_document(document)
-            checked = checked and not json_report.may_contain_nul(raw)
+            checked = report_schema_check.validate_document(document)
+            checked = checked and not report_schema_check.may_contain_nul(raw)
             return json_report.translate_document(
                 document, now_ms=_now_ms(), limits=limits, shape_checked=checked
             )
 
         reports: list[json_report.TranslatedReport] = await _off_loop(len(body), translate)
-        dedup = _deduplicator(request)
+        dedup = services(request).deduplicator
         keys = [(r.instance_id, r.seq) for r in reports]
         fresh = await dedup.claim(keys)
         chosen = [r for r, new in zip(reports, fresh, strict=True) if new]
@@ -239,7 +171,7 @@ async def _ingest_json(request: Request) -> Response:
     ),
 )
 async def ingest_otlp(request: Request, _token: AgentTokenDep) -> Response:
-    limits = _limits(request)
+    limits = services(request).ingest_limits
 
     async def handle(body: bytes) -> Response:
         kind = otlp.media_type(request.headers.get("content-type"))
@@ -252,7 +184,7 @@ async def ingest_otlp(request: Request, _token: AgentTokenDep) -> Response:
 
         translation: otlp.OtlpTranslation = await _off_loop(len(body), translate)
         if translation.rejected_points:
-            _count(request, "ingest_rejected", "otlp", "non_finite_points")
+            services(request).metrics.ingest_rejected("otlp", "non_finite_points")
         await _accept(request, translation.batch())
         return Response(otlp.encode_response(translation, kind), media_type=kind)
 
@@ -271,7 +203,7 @@ async def ingest_otlp(request: Request, _token: AgentTokenDep) -> Response:
     ),
 )
 async def ingest_remote_write(request: Request, _token: AgentTokenDep) -> Response:
-    limits = _limits(request)
+    limits = services(request).ingest_limits
 
     async def handle(body: bytes) -> Response:
         encoding = request.headers.get("content-encoding")

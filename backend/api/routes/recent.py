@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from backend.api.deps import READ_ERRORS, ReadAccess, SettingsDep, WindowDep
+from backend.api.json_body import json_response
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"], dependencies=[ReadAccess])
 
@@ -58,13 +57,4 @@ async def recent(
             {"time_ms": p.time_ms, "processes": list(p.processes)} for p in data.process_snapshots
         ],
     }
-    return Response(orjson.dumps(body, default=_plain), media_type="application/json")
-
-
-def _plain(value: object) -> object:
-    """orjson's fallback for read-only mappings and tuples-like sequences from storage."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return list(value)
-    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+    return json_response(body)

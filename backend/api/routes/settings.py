@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, SettingsDep
-from exporter.durations import format_duration
+from conventions.durations import format_duration
 
 router = APIRouter(
     prefix="/api/settings", tags=["settings"], dependencies=[AdminAccess], responses=ADMIN_ERRORS

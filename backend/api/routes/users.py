@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep
 from backend.api.routes.auth import UserOut
-from backend.users.passwords import PasswordPolicyError
+from backend.auth.passwords import PasswordPolicyError
 from backend.users.store import (
     LastAdminError,
     UserExistsError,

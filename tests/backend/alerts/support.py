@@ -6,9 +6,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-from backend.alerts.service import AlertingRuntime
 from tests.backend.auth.support import make_user, session_for
-from tests.backend.service.conftest import RunningBackend, iso, now_ms, wait_for
+from tests.backend.running import RunningBackend, iso, now_ms, wait_for
 
 _SEQ = itertools.count(1)
 
@@ -48,11 +47,8 @@ async def admin_headers(database_url: str, name: str = "alert-admin") -> dict[st
 
 
 async def evaluator_leading(backend: RunningBackend) -> None:
-    runtime: AlertingRuntime = backend.app.state.alerting
-    assert runtime.evaluator is not None
-
     async def leading() -> bool:
-        assert runtime.evaluator is not None
-        return runtime.evaluator.leading.is_set()
+        exposition = (await backend.client.get("/metrics")).text
+        return "\nhostpulse_alert_evaluator_leading 1.0\n" in exposition
 
     await wait_for(leading, within=20, what="the alert evaluator to take the lease")

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from backend.alerts.settings import AlertingSettings
-from tests.backend.service.conftest import AUTH, serve, service_settings, wait_for
+from tests.backend.running import AUTH, running_services, serve, service_settings, wait_for
 from tests.conftest import free_port, require_program
 
 from .receiver import WebhookReceiver, webhook_receiver
@@ -117,7 +117,7 @@ async def test_alertmanager_receives_our_alerts_and_delivers_them_to_its_receive
 
             async def resent() -> bool:
                 # The first send plus periodic re-sends of the still-firing alert, each recorded.
-                sent = await backend.app.state.pool.fetchval(
+                sent = await running_services(backend).pool.fetchval(
                     "SELECT count(*) FROM notification_deliveries "
                     "WHERE target_kind = 'alertmanager' AND state = 'delivered'"
                 )

@@ -9,7 +9,7 @@ import pytest
 
 from backend.alerts.settings import AlertingSettings
 from tests.backend.auth.support import make_user, session_for
-from tests.backend.service.conftest import (
+from tests.backend.running import (
     AUTH,
     RunningBackend,
     serve,

@@ -1,13 +1,14 @@
-"""The alert feed, pure: accepted batches → the few samples rules watch → engine observations."""
+"""The alert feed, pure: accepted batches → the few samples rules watch (picked in the fan-out's
+one pass) → one feed message → engine observations."""
 
 from __future__ import annotations
 
 import orjson
 
-from backend.alerts.feed import SampleFilter, encode_feed_frames, observations_from_feed_frame
+from backend.alerts.feed import SampleFilter, encode_feed_message, observations_from_feed_message
 from backend.alerts.rules import AlertRule, RuleKind
-from backend.model import IngestBatch, ProcessSnapshot, Sample
-from backend.storage.sample_columns import as_columns
+from backend.fanout.host_split import split_by_host
+from backend.model import IngestBatch, ProcessSnapshot, Sample, as_columns
 
 
 def batch(*samples: Sample, snapshots: tuple[ProcessSnapshot, ...] = ()) -> IngestBatch:
@@ -22,12 +23,17 @@ def watching(*metrics: str, **matchers: str) -> SampleFilter:
     return SampleFilter(AlertRule(name=f"on-{m}", metric=m, matchers=matchers) for m in metrics)
 
 
+def feed_messages(accepted: IngestBatch, wanted: SampleFilter) -> list[bytes]:
+    """What the fan-out publishes on the alert feed for `accepted`."""
+    message = encode_feed_message(split_by_host(accepted, wanted.watches))
+    return [] if message is None else [message]
+
+
 def observe(accepted: IngestBatch, wanted: SampleFilter) -> list[tuple[str, str, int, float]]:
-    frames = encode_feed_frames(accepted, wanted)
     return [
         (o.host, o.metric, o.time_ms, o.value)
-        for frame in frames
-        for o in observations_from_feed_frame(frame)
+        for message in feed_messages(accepted, wanted)
+        for o in observations_from_feed_message(message)
     ]
 
 
@@ -51,24 +57,24 @@ def test_a_process_table_alone_also_marks_the_host_alive() -> None:
 
 def test_only_samples_a_rule_matches_on_labels_and_host_are_published() -> None:
     accepted = batch(*(cpu(1000, 0.1, mode) for mode in ("user", "idle", "system")))
-    frame = orjson.loads(encode_feed_frames(accepted, watching("cpu", cpu_mode="idle"))[0])
-    assert frame == {
+    message = orjson.loads(feed_messages(accepted, watching("cpu", cpu_mode="idle"))[0])
+    assert message == {
         "seen": {"web-1": 1000},
         "samples": [["web-1", "cpu", {"cpu_mode": "idle"}, 1000, 0.1]],
     }
-    elsewhere = orjson.loads(encode_feed_frames(accepted, watching("cpu", host="db-1"))[0])
+    elsewhere = orjson.loads(feed_messages(accepted, watching("cpu", host="db-1"))[0])
     assert elsewhere["samples"] == []
     assert len(observe(accepted, watching("cpu", host="web-1"))) == 3
 
 
-def test_one_frame_carries_every_host_of_the_batch() -> None:
+def test_one_message_carries_every_host_of_the_batch() -> None:
     accepted = batch(
         cpu(1000, 0.5, host="web-1"),
         Sample("db-1", "disk", {}, 3000, 1.0),
         cpu(2000, 0.7, host="db-1"),
     )
-    frames = encode_feed_frames(accepted, watching("cpu"))
-    assert len(frames) == 1  # one pub/sub message per batch, however many hosts
+    messages = feed_messages(accepted, watching("cpu"))
+    assert len(messages) == 1  # one pub/sub message per batch, however many hosts
     assert sorted(observe(accepted, watching("cpu"))) == [
         ("db-1", "", 3000, 0.0),  # its disk sample is newer than its cpu sample
         ("db-1", "cpu", 2000, 0.7),
@@ -77,7 +83,7 @@ def test_one_frame_carries_every_host_of_the_batch() -> None:
 
 
 def test_an_empty_batch_publishes_nothing() -> None:
-    assert encode_feed_frames(batch(), watching("cpu")) == []
+    assert feed_messages(batch(), watching("cpu")) == []
 
 
 def test_disabled_and_absent_rules_watch_no_samples() -> None:
@@ -90,11 +96,11 @@ def test_disabled_and_absent_rules_watch_no_samples() -> None:
     assert observe(batch(cpu(1000), cpu(2000)), wanted) == [("web-1", "", 2000, 0.0)]
 
 
-def test_garbage_frames_give_nothing_and_bad_samples_are_skipped() -> None:
-    assert observations_from_feed_frame(b"not json") == []
-    assert observations_from_feed_frame(b'{"type": "samples"}') == []
-    assert observations_from_feed_frame(b'{"seen": 1, "samples": []}') == []
-    assert observations_from_feed_frame(b'{"seen": {"web-1": "soon"}, "samples": []}') == []
+def test_garbage_messages_give_nothing_and_bad_samples_are_skipped() -> None:
+    assert observations_from_feed_message(b"not json") == []
+    assert observations_from_feed_message(b'{"type": "samples"}') == []
+    assert observations_from_feed_message(b'{"seen": 1, "samples": []}') == []
+    assert observations_from_feed_message(b'{"seen": {"web-1": "soon"}, "samples": []}') == []
     nan_and_good = orjson.dumps(
         {
             "seen": {"web-1": 1000},
@@ -106,4 +112,4 @@ def test_garbage_frames_give_nothing_and_bad_samples_are_skipped() -> None:
             ],
         }
     )
-    assert [o.value for o in observations_from_feed_frame(nan_and_good)] == [0.5]
+    assert [o.value for o in observations_from_feed_message(nan_and_good)] == [0.5]

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 
 from backend.alerts.settings import AlertingSettings
 from backend.notify.senders import signature
-from tests.backend.service.conftest import (
+from tests.backend.running import (
     AUTH,
     RunningBackend,
     now_ms,

@@ -13,8 +13,7 @@ import pytest
 import redis.asyncio as aioredis
 from websockets.asyncio.client import connect
 
-from tests.backend.service.conftest import AUTH, TOKEN, now_ms, wait_for
-from tests.backend.service.test_two_processes import backend_process
+from tests.backend.running import AUTH, TOKEN, backend_process, now_ms, wait_for
 
 from .receiver import webhook_receiver
 from .support import admin_headers, cpu_report

@@ -9,10 +9,10 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 
+from backend.auth.sessions import create_session
 from backend.users.model import User
-from backend.users.sessions import create_session
 from backend.users.store import UserExistsError, create_user, find_user
-from tests.backend.service.conftest import RunningBackend
+from tests.backend.running import RunningBackend
 
 PASSWORD = "correct horse battery staple"
 

@@ -12,13 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
 
 from backend.api.routes.ingest import router
-from backend.model import IngestBatch, Overloaded, Sample
+from backend.live.hub import LiveHub
+from backend.live.redis_bridge import live_channel, live_subscriber
+from backend.model import IngestBatch, Overloaded, Sample, SampleSink
 from backend.self_metrics import BackendMetrics
+from backend.services import assemble_services
 from backend.settings import BackendSettings
+from backend.storage.redis_window import RecentWindow
+from backend.storage.writer import SampleWriter
 
 BOOTSTRAP_TOKEN = "hp_bootstrap-token-for-tests-only"
 
@@ -54,14 +60,27 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def build_app(settings: BackendSettings, pool: Any, redis: Any, pipeline: Any) -> FastAPI:
+def build_app(
+    settings: BackendSettings, pool: Any, redis: aioredis.Redis, pipeline: SampleSink
+) -> FastAPI:
+    """The ingest router on the services the lifespan would build, with `pipeline` in place of
+    the real one (nothing is started: ingest only calls the pipeline, tokens and Redis)."""
     app = FastAPI()
     app.include_router(router)
-    app.state.settings = settings
-    app.state.pool = pool
-    app.state.redis = redis
-    app.state.pipeline = pipeline
-    app.state.metrics = BackendMetrics()
+    metrics = BackendMetrics()
+    hub = LiveHub(metrics)
+    prefix = settings.redis_prefix
+    app.state.services = assemble_services(
+        settings,
+        metrics,
+        pool,
+        redis,
+        SampleWriter(pool),
+        RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window),
+        hub,
+        live_subscriber(settings.redis_url, live_channel(prefix), hub),
+        pipeline,
+    )
     return app
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from backend.auth.agent_tokens import create_token
-from backend.ingest import json_report
+from backend.ingest import json_report, report_schema_check
 from backend.ingest.limits import IngestLimits
 from backend.settings import BackendSettings
 from tests.backend.ingest.ingest_support import history_points, running_backend, viewer_cookies
@@ -40,7 +40,7 @@ def test_the_exporters_once_output_translates_cleanly() -> None:
         timeout=60,
     ).stdout
     document = json.loads(output)
-    json_report.validate_document(document)
+    report_schema_check.validate_document(document)
     [report] = json_report.translate_document(
         document, now_ms=int(time.time() * 1000), limits=IngestLimits()
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import pytest
@@ -62,7 +63,9 @@ async def test_bootstrap_token_is_accepted(harness: IngestHarness) -> None:
 
 async def test_revoked_token_is_refused_within_the_cache_period(harness: IngestHarness) -> None:
     # The app's verifier with a short cache, so the test needn't wait the default 5 s.
-    harness.app.state.agent_token_verifier = AgentTokenVerifier(harness.pool, cache_seconds=0.5)
+    services = harness.app.state.services
+    verifier = AgentTokenVerifier(harness.pool, cache_seconds=0.5)
+    harness.app.state.services = dataclasses.replace(services, agent_tokens=verifier)
     token_id, token = await agent_tokens.create_token(harness.pool, "soon revoked")
     ok = await harness.client.post("/ingest/metrics", content=b"{", headers=harness.auth(token))
     assert ok.status_code == 400

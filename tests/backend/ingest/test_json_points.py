@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from backend.ingest import json_report
+from backend.ingest import json_report, report_schema_check
 from backend.ingest.limits import IngestError, IngestLimits
 from tests.backend.ingest.ingest_support import document, now_ms
 
 
 def _labels(doc: dict[str, Any], limits: IngestLimits) -> list[tuple[str, dict[str, str], float]]:
-    assert json_report.validate_document(doc)
+    assert report_schema_check.validate_document(doc)
     [report] = json_report.translate_document(
         doc, now_ms=now_ms(), limits=limits, shape_checked=True
     )

@@ -12,9 +12,10 @@ import pytest
 import redis.asyncio as aioredis
 from pydantic import SecretStr
 
-from backend.ingest import json_report
+from backend.ingest import json_report, report_schema_check
 from backend.ingest.limits import IngestError, IngestLimits
 from backend.settings import BackendSettings
+from conventions.report_schema import load_report_schema
 from tests.backend.ingest.ingest_support import (
     BOOTSTRAP_TOKEN,
     IngestHarness,
@@ -28,7 +29,7 @@ LIMITS = IngestLimits()
 
 
 def translate(document: dict[str, Any]) -> list[json_report.TranslatedReport]:
-    json_report.validate_document(document)
+    report_schema_check.validate_document(document)
     return json_report.translate_document(document, now_ms=now_ms(), limits=LIMITS)
 
 
@@ -169,7 +170,7 @@ async def test_schema_violation_is_422_and_nothing_is_stored(
 
 
 def test_the_pure_python_fallback_names_the_same_field(make_document: Any) -> None:
-    check = json_report._python_check(orjson.loads(json_report.SCHEMA_PATH.read_bytes()))
+    check = report_schema_check.python_check(load_report_schema())
     doc = make_document()
     assert check(doc) is None
     doc["reports"][0]["seq"] = "7"
@@ -203,8 +204,8 @@ async def test_with_redis_down_reports_are_accepted_without_duplicate_check(
 def test_the_schema_checked_fast_path_translates_identically(make_document: Any) -> None:
     doc = make_document(reports=3)
     doc["reports"][1]["metrics"][0]["points"][0]["attributes"]["naïve.key"] = "ü'; --"
-    assert json_report.validate_document(doc)
-    assert not json_report.may_contain_nul(orjson.dumps(doc))
+    assert report_schema_check.validate_document(doc)
+    assert not report_schema_check.may_contain_nul(orjson.dumps(doc))
     now = now_ms()
     slow = json_report.translate_document(doc, now_ms=now, limits=LIMITS)
     fast = json_report.translate_document(doc, now_ms=now, limits=LIMITS, shape_checked=True)
@@ -218,7 +219,7 @@ def test_a_hosts_repeated_report_shape_reuses_its_series_and_reads_the_new_value
     now = now_ms()
 
     def both_ways(doc: dict[str, Any]) -> list[json_report.TranslatedReport]:
-        assert json_report.validate_document(doc)
+        assert report_schema_check.validate_document(doc)
         fast = json_report.translate_document(doc, now_ms=now, limits=limits, shape_checked=True)
         assert fast == json_report.translate_document(doc, now_ms=now, limits=limits)
         return fast
@@ -244,7 +245,7 @@ def test_a_hosts_repeated_report_shape_reuses_its_series_and_reads_the_new_value
 def test_a_nul_anywhere_is_visible_in_the_raw_body(make_document: Any) -> None:
     doc = make_document()
     doc["reports"][0]["processes"][0]["name"] = "a\x00b"
-    assert json_report.may_contain_nul(orjson.dumps(doc))
+    assert report_schema_check.may_contain_nul(orjson.dumps(doc))
 
 
 async def test_gzip_encoded_reports_are_accepted(

@@ -12,10 +12,15 @@ import numpy as np
 import orjson
 import pytest
 
-from backend.model import IngestBatch, Overloaded, ProcessSnapshot, Sample
-from backend.storage.sample_columns import as_columns
+from backend.model import (
+    IngestBatch,
+    InvalidSample,
+    Overloaded,
+    ProcessSnapshot,
+    Sample,
+    as_columns,
+)
 from backend.storage.sample_merge import value_order
-from backend.storage.series_ids import InvalidSample
 from backend.storage.writer import SampleWriter
 from tests.backend.storage.storage_support import batch_of, now_ms, sample, wait_until
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from exporter.model import CollectorResult, Kind, Metric, Point, ProcessInfo, Snapshot
+from conventions.naming import Kind
+from exporter.model import CollectorResult, Metric, Point, ProcessInfo, Snapshot
 
 HOST_NAME = "web-1"
 HOST_ID = "4f1c2a9e0d6b4c3a8e7f5d2c1b0a9f8e"

@@ -1,0 +1,83 @@
+"""`/ws`: subscribe to hosts and receive their accepted samples as they arrive."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from fastapi import APIRouter, Depends, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from backend.api.deps import read_access, services
+from backend.live.hub import ClientTooSlow, LiveClient
+from backend.live.messages import (
+    ClientMessageError,
+    Ping,
+    error_message,
+    parse_client_message,
+    pong_message,
+    subscribed_message,
+)
+
+router = APIRouter(tags=["live"])
+
+# 1013 "try again later": the client fell too far behind and should reconnect.
+_CLOSE_TOO_SLOW = 1013
+_SUBSCRIBE_WAIT_SECONDS = 2.0
+
+
+@router.websocket("/ws", dependencies=[Depends(read_access)])
+async def live(websocket: WebSocket) -> None:
+    """Live samples. Send `{"type":"subscribe","hosts":["web-1"]}` (or `"hosts":"*"`); receive
+    `{"type":"samples","host":…,"samples":[…],"processes":…}` frames."""
+    hub, metrics = services(websocket).hub, services(websocket).metrics
+    await websocket.accept()
+    client = hub.connect()
+    try:
+        sender = asyncio.create_task(_send_frames(websocket, client))
+        receiver = asyncio.create_task(_receive_messages(websocket, client))
+        done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if sender in done and isinstance(sender.exception(), ClientTooSlow):
+            metrics.slow_client_closed()
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await websocket.close(code=_CLOSE_TOO_SLOW, reason="too slow; reconnect")
+    finally:
+        hub.disconnect(client)
+
+
+async def _send_frames(websocket: WebSocket, client: LiveClient) -> None:
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+        while True:
+            await websocket.send_text(await client.next_frame())
+
+
+async def _until_listening(websocket: WebSocket) -> None:
+    """Let the process's Redis subscription (made on the first client) settle before the
+    `subscribed` reply, so frames published after the reply arrive. Redis down: reply anyway."""
+    subscriber = services(websocket).live_subscriber
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(subscriber.subscribed.wait(), _SUBSCRIBE_WAIT_SECONDS)
+
+
+async def _receive_messages(websocket: WebSocket, client: LiveClient) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        payload = message.get("text") or message.get("bytes") or b""
+        try:
+            request = parse_client_message(payload)
+        except ClientMessageError as exc:
+            reply = error_message(str(exc))
+        else:
+            if isinstance(request, Ping):
+                reply = pong_message()
+            else:
+                client.subscription = request.hosts
+                await _until_listening(websocket)
+                reply = subscribed_message(request.hosts)
+        # Replies go through the client's own queue so they never interleave with a send.
+        client.offer(reply)

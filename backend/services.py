@@ -1,0 +1,178 @@
+"""Every per-process service of the backend, built once by the app's lifespan (`start_services`)
+into one typed object that the routes reach through `backend.api.deps`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import redis.asyncio as aioredis
+
+from backend.alerts.feed import AlertFeed, alert_feed_channel
+from backend.alerts.service import start_alerting
+from backend.auth.agent_tokens import AgentTokenVerifier
+from backend.fanout.redis_script import RecentAndLive
+from backend.ingest.dedup import ReportDeduplicator
+from backend.ingest.limits import MAX_AGE_MS, IngestLimits
+from backend.ingest.scrape import Scraper
+from backend.live.hub import LiveHub
+from backend.live.redis_bridge import LiveChannel, live_channel, live_subscriber
+from backend.model import SampleSink
+from backend.pipeline import IngestPipeline
+from backend.ratelimit.limiters import RateLimiters, build_rate_limiters
+from backend.redis_channel import ChannelListener
+from backend.redis_connection import connect_redis
+from backend.self_metrics import BackendMetrics
+from backend.settings import BackendSettings
+from backend.storage.maintenance import ensure_partitions
+from backend.storage.migrations import migrate_database
+from backend.storage.postgres import create_pool
+from backend.storage.redis_window import RecentWindow
+from backend.storage.retention import enforce_retention_forever
+from backend.storage.sealing import Sealer
+from backend.storage.writer import SampleWriter
+from backend.users.bootstrap import ensure_initial_admin
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: BackendSettings
+    metrics: BackendMetrics
+    pool: asyncpg.Pool
+    redis: aioredis.Redis  # short timeouts: a dead Redis must not hold requests
+    writer: SampleWriter
+    window: RecentWindow
+    hub: LiveHub  # this process's WebSocket clients
+    live_subscriber: ChannelListener  # feeds `hub` from the live channel while it has clients
+    pipeline: SampleSink  # writer queue, then the recent window, live and alert channels
+    deduplicator: ReportDeduplicator
+    ingest_limits: IngestLimits
+    agent_tokens: AgentTokenVerifier
+    rate_limits: RateLimiters
+
+
+def ingest_limits(settings: BackendSettings) -> IngestLimits:
+    # Older than raw retention would be dropped by the next retention pass: refuse it now.
+    max_age_ms = min(MAX_AGE_MS, int(settings.retention.raw_samples * 1000))
+    return IngestLimits(max_body_bytes=settings.max_body_bytes, max_age_ms=max_age_ms)
+
+
+async def start_services(
+    stack: contextlib.AsyncExitStack, settings: BackendSettings, metrics: BackendMetrics
+) -> Services:
+    """Connect, start every service and background job; each stops when `stack` closes (in
+    reverse order: the writer is flushed before the pool closes)."""
+    applied = await migrate_database(settings.database_url)
+    if applied:
+        log.info("applied migrations: %s", ", ".join(applied))
+    pool = await create_pool(settings.database_url)
+    stack.push_async_callback(pool.close)
+    redis = connect_redis(settings.redis_url, socket_connect_timeout=2.0, socket_timeout=3.0)
+    stack.push_async_callback(redis.aclose)
+
+    writer = SampleWriter(
+        pool,
+        max_queue_samples=settings.writer_queue_max_samples,
+        batch_samples=settings.writer_batch_samples,
+        flush_interval=settings.writer_flush_interval,
+    )
+    await writer.start()
+    stack.push_async_callback(writer.stop, settings.shutdown_timeout)
+    metrics.watch_writer(writer)
+
+    prefix = settings.redis_prefix
+    window = RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window)
+    hub = LiveHub(metrics, client_queue=settings.live_client_queue)
+    metrics.watch_live_clients(lambda: hub.client_count)
+    channel = live_channel(prefix)
+    subscriber = live_subscriber(settings.redis_url, channel, hub, metrics)
+    subscriber.start()
+    stack.push_async_callback(subscriber.stop)
+    live = LiveChannel(channel, local_listeners=lambda: hub.client_count > 0)
+    feed = AlertFeed(alert_feed_channel(prefix)) if settings.alerting.enabled else None
+    fanout = RecentAndLive(redis, window, live=live, alert_feed=feed)
+    pipeline = IngestPipeline(writer, fanout, metrics)
+
+    if settings.scrape_targets:
+        scraper = Scraper(list(settings.scrape_targets), pipeline)
+        await scraper.start()
+        stack.push_async_callback(scraper.stop)
+    interval = settings.partition_maintenance_interval
+    _in_background(stack, "partition-maintenance", _make_partitions_forever(pool, interval))
+    await ensure_initial_admin(pool, settings.auth)
+    if settings.retention.enabled:
+        _in_background(stack, "retention", enforce_retention_forever(pool, settings.retention))
+    if settings.sealing.enabled:
+        sealer = Sealer(pool, settings.sealing, clock=None)
+        metrics.watch_sealing(sealer.stats)
+        _in_background(stack, "sealing", sealer.seal_forever())
+    await start_alerting(stack, settings, pool, redis, hub, feed, metrics)
+    return assemble_services(
+        settings, metrics, pool, redis, writer, window, hub, subscriber, pipeline
+    )
+
+
+def assemble_services(
+    settings: BackendSettings,
+    metrics: BackendMetrics,
+    pool: asyncpg.Pool,
+    redis: aioredis.Redis,
+    writer: SampleWriter,
+    window: RecentWindow,
+    hub: LiveHub,
+    live_subscriber: ChannelListener,
+    pipeline: SampleSink,
+) -> Services:
+    """`Services` from the pieces that have a life of their own, plus those built from settings
+    alone (what every request checks: tokens, rate limits, duplicates, ingest limits)."""
+    bootstrap = settings.bootstrap_agent_token
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        pool=pool,
+        redis=redis,
+        writer=writer,
+        window=window,
+        hub=hub,
+        live_subscriber=live_subscriber,
+        pipeline=pipeline,
+        deduplicator=ReportDeduplicator(redis, settings.redis_prefix),
+        ingest_limits=ingest_limits(settings),
+        agent_tokens=AgentTokenVerifier(
+            pool, bootstrap.get_secret_value() if bootstrap is not None else None
+        ),
+        rate_limits=build_rate_limiters(redis, settings.redis_prefix, settings.rate_limits),
+    )
+
+
+async def _make_partitions_forever(pool: asyncpg.Pool, interval: float) -> None:
+    """Creates the coming 2-hour windows' head partitions now and every `interval` seconds."""
+    while True:
+        try:
+            created = await ensure_partitions(pool, datetime.now(UTC))
+            if created:
+                log.info("created sample partitions: %s", ", ".join(created))
+        except Exception:  # keep the job alive; the next run retries
+            log.exception("partition maintenance failed")
+        await asyncio.sleep(interval)
+
+
+def _in_background(
+    stack: contextlib.AsyncExitStack, name: str, job: Coroutine[Any, Any, None]
+) -> None:
+    """`job` as a task, cancelled when `stack` closes."""
+    task = asyncio.create_task(job, name=name)
+
+    async def cancel() -> None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    stack.push_async_callback(cancel)
