@@ -7,6 +7,7 @@ pydantic-settings. Components take the plain frozen dataclasses of `exporter.opt
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Self
 from urllib.parse import urlsplit
@@ -102,6 +103,18 @@ class PrometheusConfig(_Section):
         return plain.prometheus_options(self.plain_data())
 
 
+# The gRPC exporter (and grpcio, ~17 MB) is the `exporter-grpc` extra; OTLP over HTTP needs nothing
+# more than the `exporter` extra (the agent's container image has only that one).
+GRPC_EXPORTER_MODULE = "opentelemetry.exporter.otlp.proto.grpc"
+
+
+def grpc_exporter_installed() -> bool:
+    try:
+        return importlib.util.find_spec(GRPC_EXPORTER_MODULE) is not None
+    except (ImportError, ValueError):  # ValueError: a parent blocked or half-imported
+        return False
+
+
 class OtlpConfig(_Section):
     enabled: bool = False
     protocol: Literal["grpc", "http/protobuf"] = "grpc"
@@ -112,6 +125,16 @@ class OtlpConfig(_Section):
     insecure: bool = True
 
     _endpoint = field_validator("endpoint")(_http_url)
+
+    @model_validator(mode="after")
+    def _protocol_installed(self) -> Self:
+        if self.enabled and self.protocol == "grpc" and not grpc_exporter_installed():
+            raise ValueError(
+                "protocol: 'grpc' needs the exporter-grpc extra "
+                "(pip install 'hostpulse[exporter-grpc]'), which this install does not have; "
+                "or use --otlp-protocol http/protobuf (port 4318)"
+            )
+        return self
 
     def options(self) -> plain.OtlpOptions:
         return plain.otlp_options(self.plain_data())

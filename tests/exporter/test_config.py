@@ -197,3 +197,26 @@ def test_the_real_entry_point_exits_2_with_one_line(tmp_path: Path) -> None:
 def test_load_config_raises_config_error_naming_the_field() -> None:
     with pytest.raises(ConfigError, match=r"json_push.backoff_max: must be positive"):
         load_config(overrides={"json_push": {"backoff_max": "0s"}})
+
+
+def test_otlp_grpc_without_the_exporter_grpc_extra_exits_2_naming_it(
+    run_main: Callable[..., Outcome], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in the agent's image, which installs the `exporter` extra only (no grpcio).
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.grpc", None)
+    result = run_main("--otlp-endpoint", "http://127.0.0.1:4317", "--print-config")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "hostpulse-exporter: config: otlp: protocol: 'grpc' needs the exporter-grpc extra "
+        "(pip install 'hostpulse[exporter-grpc]'), which this install does not have; "
+        "or use --otlp-protocol http/protobuf (port 4318)"
+    ]
+    over_http = run_main(
+        "--otlp-endpoint",
+        "http://127.0.0.1:4318",
+        "--otlp-protocol",
+        "http/protobuf",
+        "--print-config",
+    )
+    assert over_http.returncode == 0, over_http.stderr
+    assert json.loads(over_http.stdout)["otlp"]["protocol"] == "http/protobuf"
