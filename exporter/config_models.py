@@ -61,9 +61,19 @@ class TopProcessesConfig(CollectorConfig):
     top_n: int = Field(default=5, ge=1, le=50)
 
 
+class NetworkConfig(CollectorConfig):
+    # Whose interfaces: `self` reads <procfs>/net/dev (this process's network namespace), `pid1`
+    # reads <procfs>/1/net/dev (PID 1's: the node's when the node's /proc is mounted and its PID
+    # namespace shared, as in the agent's DaemonSet), `auto` takes pid1 when that file is readable.
+    namespace: Literal["auto", "pid1", "self"] = "auto"
+
+
 # The collectors with settings of their own; every other registered collector has `enabled` and
 # `interval` only (see `exporter.collectors.registry`).
-OWN_SETTINGS: dict[str, type[CollectorConfig]] = {"processes": TopProcessesConfig}
+OWN_SETTINGS: dict[str, type[CollectorConfig]] = {
+    "processes": TopProcessesConfig,
+    "network": NetworkConfig,
+}
 
 if TYPE_CHECKING:
 
@@ -71,6 +81,7 @@ if TYPE_CHECKING:
         """A section per registered collector of `exporter.collectors.registry`."""
 
         processes: TopProcessesConfig = TopProcessesConfig()
+        network: NetworkConfig = NetworkConfig()
 
         def __getattr__(self, name: str) -> CollectorConfig: ...
 

@@ -37,6 +37,11 @@ class TopProcessesOptions(CollectorOptions):
     top_n: int
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkOptions(CollectorOptions):
+    namespace: Literal["auto", "pid1", "self"]
+
+
 # Each registered collector's options, by name (`exporter.collectors.registry`).
 CollectorsOptions = Mapping[str, CollectorOptions]
 
@@ -115,9 +120,25 @@ def top_processes_options(data: Mapping[str, Any]) -> TopProcessesOptions:
     )
 
 
+def _namespace(value: Any) -> Literal["auto", "pid1", "self"]:
+    for known in ("auto", "pid1", "self"):
+        if value == known:
+            return known
+    raise ValueError(f"collectors.network.namespace: {value!r} is not auto, pid1 or self")
+
+
+def network_options(data: Mapping[str, Any]) -> NetworkOptions:
+    return NetworkOptions(
+        enabled=bool(data["enabled"]),
+        interval=data["interval"],
+        namespace=_namespace(data["namespace"]),
+    )
+
+
 # The collectors with settings of their own (see `exporter.config_models.OWN_SETTINGS`).
 _OWN_OPTIONS: dict[str, Callable[[Mapping[str, Any]], CollectorOptions]] = {
     "processes": top_processes_options,
+    "network": network_options,
 }
 
 

@@ -1,4 +1,8 @@
-"""Network bytes, packets, errors and drops per interface from /proc/net/dev (psutil elsewhere)."""
+"""Network bytes, packets, errors and drops per interface from /proc/net/dev (psutil elsewhere).
+
+Which namespace's interfaces (the node's or the agent's own) is `collectors.network.namespace`,
+resolved once at start by `exporter.procfs.netdev.net_dev_path`.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Any
 from conventions.naming import Kind
 from exporter.collectors.base import CollectorOutput
 from exporter.model import Metric, Point
-from exporter.procfs.netdev import InterfaceStat, read_net_dev
+from exporter.procfs.netdev import InterfaceStat, net_dev_path, read_net_dev
 
 
 def network_metrics(interfaces: list[InterfaceStat]) -> list[Metric]:
@@ -74,8 +78,9 @@ class NetworkCollector:
         self._read_stats = read_stats
 
     @classmethod
-    def from_procfs(cls, procfs: Path) -> NetworkCollector:
-        return cls(lambda: read_net_dev(procfs))
+    def from_procfs(cls, procfs: Path, namespace: str = "auto") -> NetworkCollector:
+        path = net_dev_path(procfs, namespace)
+        return cls(lambda: read_net_dev(path))
 
     @classmethod
     def from_psutil(cls) -> NetworkCollector:

@@ -24,7 +24,12 @@ from exporter.collectors.memory import MemoryCollector
 from exporter.collectors.network import NetworkCollector
 from exporter.collectors.processes import ProcessesCollector
 from exporter.collectors.system import SystemCollector
-from exporter.options import AgentOptions, CollectorOptions, TopProcessesOptions
+from exporter.options import (
+    AgentOptions,
+    CollectorOptions,
+    NetworkOptions,
+    TopProcessesOptions,
+)
 from exporter.procfs.cpu_stat import read_logical_cpu_count
 
 
@@ -51,6 +56,12 @@ def _settingless(name: str, collector: type[_SettinglessCollector]) -> Registrat
     )
 
 
+def _network_namespace(options: CollectorOptions) -> str:
+    if not isinstance(options, NetworkOptions):
+        raise TypeError("the network collector needs NetworkOptions")
+    return options.namespace
+
+
 def _top_n(options: CollectorOptions) -> int:
     if not isinstance(options, TopProcessesOptions):
         raise TypeError("the processes collector needs TopProcessesOptions")
@@ -69,7 +80,12 @@ REGISTRATIONS: tuple[Registration, ...] = (
         lambda options: ProcessesCollector.from_psutil(_top_n(options)),
     ),
     _settingless("disk", DiskCollector),
-    _settingless("network", NetworkCollector),
+    # The node's interfaces or the agent's own network namespace's (`namespace`).
+    Registration(
+        "network",
+        lambda procfs, options: NetworkCollector.from_procfs(procfs, _network_namespace(options)),
+        lambda _: NetworkCollector.from_psutil(),
+    ),
     _settingless("handles", HandlesCollector),
     # Load average, uptime, logical CPU count.
     _settingless("system", SystemCollector),

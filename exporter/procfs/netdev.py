@@ -48,5 +48,28 @@ def parse_net_dev(text: str) -> list[InterfaceStat]:
     return interfaces
 
 
-def read_net_dev(procfs: Path) -> list[InterfaceStat]:
-    return parse_net_dev(read_text(procfs / "net" / "dev"))
+def net_dev_path(procfs: Path, namespace: str) -> Path:
+    """Which net/dev file shows the interfaces of the wanted network namespace.
+
+    `<procfs>/net` is `self/net`: the reading process's own namespace (a pod's `eth0` and `lo`
+    in a container without host networking). `<procfs>/1/net` is PID 1's: with the node's /proc
+    mounted at <procfs> and the node's PID namespace shared (`hostPID: true`, `--pid=host`), that
+    is the node's init, so the node's interfaces. `auto` takes PID 1's whenever it can be read
+    (on a plain host both are the same namespace), else its own.
+    """
+    own = procfs / "net" / "dev"
+    pid1 = procfs / "1" / "net" / "dev"
+    if namespace == "self":
+        return own
+    if namespace == "pid1":
+        return pid1
+    try:
+        read_text(pid1)
+    except (OSError, ProcfsFormatError):
+        return own
+    return pid1
+
+
+def read_net_dev(path: Path) -> list[InterfaceStat]:
+    """The interfaces of one net/dev file (see `net_dev_path`)."""
+    return parse_net_dev(read_text(path))
