@@ -134,7 +134,7 @@ LANGUAGE sql AS $$
     )
 $$;
 
--- Grafana's raw view (040_grafana_reader.sql, where present): sealed history is compressed with
+-- Grafana's raw view (042_grafana_reader.sql, where present): sealed history is compressed with
 -- pcodec, which PostgreSQL cannot decode, so the view keeps its columns and reads rows where the
 -- head alone holds each sample once (from the merge horizon on), and below it each minute's
 -- average from the 1-minute rollups, stamped at the minute's start (docs/storage.md). A view

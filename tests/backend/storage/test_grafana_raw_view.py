@@ -1,16 +1,15 @@
-"""grafana.raw_samples after 041: raw head rows from the merge horizon on, 1-minute averages from
-the rollups before it (PostgreSQL cannot decode sealed chunks); never both for one minute."""
+"""grafana.raw_samples (042_grafana_reader.sql) over 041's storage: raw head rows from the merge
+horizon on, 1-minute averages from the rollups before it (PostgreSQL cannot decode sealed
+chunks); never both for one minute."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import asyncpg
 import pytest
 
 from backend.model import Sample
 from backend.storage.migrations import migrate
-from tests.backend.storage.sealing_support import HOUR_MS, migrate_up_to, roll_up_and_seal, write
+from tests.backend.storage.sealing_support import HOUR_MS, roll_up_and_seal, write
 from tests.backend.storage.storage_support import now_ms
 
 MINUTE_MS = 60_000
@@ -18,18 +17,13 @@ MINUTE_MS = 60_000
 
 @pytest.mark.slow
 async def test_grafana_reads_rows_above_the_horizon_and_rollups_below(
-    empty_database_url: str, tmp_path: Path
+    empty_database_url: str,
 ) -> None:
     dsn = empty_database_url
-    await migrate_up_to(dsn, 40, tmp_path)
     conn = await asyncpg.connect(dsn)
     try:
-        # 040_grafana_reader.sql's view (issue 11), as it reads the previous schema.
-        await conn.execute(
-            "CREATE SCHEMA IF NOT EXISTS grafana; CREATE OR REPLACE VIEW grafana.raw_samples AS "
-            "SELECT series_id, time, value FROM samples"
-        )
-        assert await migrate(conn) == ["041_sealed_chunks"]
+        # 042_grafana_reader.sql creates the view in the form 041 describes.
+        assert "042_grafana_reader" in await migrate(conn)
     finally:
         await conn.close()
 

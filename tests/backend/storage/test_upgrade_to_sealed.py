@@ -71,7 +71,7 @@ async def test_a_database_of_todays_schema_is_migrated_sealed_and_fully_readable
         applied = await migrate(conn)
     finally:
         await conn.close()
-    assert applied == ["041_sealed_chunks"]
+    assert applied[:1] == ["041_sealed_chunks"]  # then the later migrations
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
     assert pool is not None
     try:

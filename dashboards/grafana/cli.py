@@ -1,0 +1,79 @@
+"""`hostpulse-grafana`: the HostPulse Grafana dashboards' command line.
+
+`generate` writes the dashboard JSON from the Python source (`--check`: only say whether the
+files are current). Further subcommands (`push`) add their parser in `SUBCOMMANDS`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from dashboards.grafana.generate import DASHBOARDS_DIR
+
+# A subcommand: adds its arguments to its parser and returns the function that runs it.
+Runner = Callable[[argparse.Namespace], int]
+
+
+def _add_generate(parser: argparse.ArgumentParser) -> Runner:
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=DASHBOARDS_DIR,
+        help=f"where the JSON files go (default: {DASHBOARDS_DIR})",
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if a file is missing or differs from the generator's output",
+    )
+    return _generate
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from dashboards.grafana.generate import rendered, stale_files, write
+
+    directory: Path = args.output_dir
+    if args.check:
+        stale = stale_files(directory) if directory.is_dir() else sorted(rendered())
+        if stale:
+            print(
+                f"hostpulse-grafana: out of date in {directory}: {', '.join(stale)} "
+                "(run `hostpulse-grafana generate`)",
+                file=sys.stderr,
+            )
+            return 1
+        print(f"{len(rendered())} dashboards in {directory} are up to date")
+        return 0
+    changed = write(directory)
+    print(f"wrote {len(rendered())} dashboards to {directory} ({len(changed)} changed)")
+    return 0
+
+
+# name → (help line, parser builder). The push subcommand registers here too.
+SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
+    "generate": ("write the dashboard JSON files from the Python source", _add_generate),
+}
+
+
+def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
+    parser = argparse.ArgumentParser(
+        prog="hostpulse-grafana",
+        description="HostPulse's Grafana dashboards: generate the JSON (and push it to Grafana).",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    runners: dict[str, Runner] = {}
+    for name, (help_line, add) in SUBCOMMANDS.items():
+        runners[name] = add(commands.add_parser(name, help=help_line, description=help_line))
+    return parser, runners
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, runners = build_parser()
+    args = parser.parse_args(argv)
+    return runners[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
