@@ -18,6 +18,7 @@ from backend.alerts.feed import AlertFeed, alert_feed_channel
 from backend.alerts.service import start_alerting
 from backend.auth.agent_tokens import AgentTokenVerifier
 from backend.fanout.redis_script import RecentAndLive
+from backend.forward.service import start_forwarding
 from backend.ingest.dedup import ReportDeduplicator
 from backend.ingest.limits import MAX_AGE_MS, IngestLimits
 from backend.ingest.scrape import Scraper
@@ -99,7 +100,14 @@ async def start_services(
     live = LiveChannel(channel, local_listeners=lambda: hub.client_count > 0)
     feed = AlertFeed(alert_feed_channel(prefix)) if settings.alerting.enabled else None
     fanout = RecentAndLive(redis, window, live=live, alert_feed=feed)
-    pipeline = IngestPipeline(writer, fanout, metrics)
+    forward = None
+    if settings.forward.enabled:
+        outbox, forward_stats = await start_forwarding(
+            stack, settings.forward, settings.database_url, pool
+        )
+        metrics.watch_forwarding(forward_stats)
+        forward = outbox.offer
+    pipeline = IngestPipeline(writer, fanout, metrics, forward=forward)
 
     if settings.scrape_targets:
         scraper = Scraper(list(settings.scrape_targets), pipeline)

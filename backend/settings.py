@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from backend.alerts.settings import AlertingSettings
 from backend.auth.settings import AuthSettings
+from backend.forward.settings import ForwardSettings
 from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
@@ -87,6 +88,7 @@ class BackendSettings(LayeredSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     sealing: SealingSettings = Field(default_factory=SealingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    forward: ForwardSettings = Field(default_factory=ForwardSettings)
 
     _cors_origins = _field_validator("cors_origins")(check_cors_origins)
 
