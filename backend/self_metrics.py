@@ -253,6 +253,13 @@ class BackendMetrics:
             "and alert channels: Redis was away or too far behind.",
             registry=r,
         )
+        self._job_leading = Gauge(
+            "hostpulse_job_leading",
+            "1 while this process runs the once-only job (scraping, retention, sealing, "
+            "forward:<target>): one process of all those on the database does.",
+            ["job"],
+            registry=r,
+        )
         self._alert_leading = Gauge(
             "hostpulse_alert_evaluator_leading",
             "1 while this process holds the alert lease and evaluates the rules (one process at "
@@ -306,6 +313,9 @@ class BackendMetrics:
 
     def watch_sealing(self, stats: SealingStats) -> None:
         self.registry.register(_SealingCollector(stats))
+
+    def watch_leadership(self, job: str, leading: Callable[[], bool]) -> None:
+        self._job_leading.labels(job).set_function(lambda: 1.0 if leading() else 0.0)
 
     def watch_forwarding(self, stats: Sequence[ForwardStats]) -> None:
         self.forward_stats = list(stats)

@@ -25,6 +25,7 @@ async def start_forwarding(
     settings: ForwardSettings,
     database_url: str,
     pool: asyncpg.Pool,
+    takeover_interval: float,
 ) -> tuple[Outbox, list[ForwardStats]]:
     """The outbox ingest offers to, and the per-target figures; everything stops with `stack`
     (the outbox flushing what it holds first)."""
@@ -44,7 +45,7 @@ async def start_forwarding(
             database_url,
             Leadership(f"forward:{target.name}"),
             sender.send_forever,
-            retry_interval=settings.takeover_interval,
+            retry_interval=takeover_interval,
         )
         tasks.append(asyncio.create_task(job, name=f"forward:{target.name}"))
 

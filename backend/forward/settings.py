@@ -95,8 +95,6 @@ class ForwardSettings(BaseModel):
     # Samples a process holds in memory waiting for that (while PostgreSQL is away, say);
     # beyond it new samples are dropped for forwarding (and counted), never for ingest.
     outbox_max_samples: int = Field(default=500_000, ge=1)
-    # How often a process that does not send for a target checks whether it should take over.
-    takeover_interval: Duration = 2.0
 
     @field_validator("targets")
     @classmethod

@@ -16,3 +16,6 @@ class ForwardStats:
     queue_samples: int = 0
     lag_seconds: float = 0.0  # age of the oldest body still queued
     sending: bool = False  # this process sends for the target
+
+    def is_sending(self) -> bool:
+        return self.sending

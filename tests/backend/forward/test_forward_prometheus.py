@@ -92,7 +92,7 @@ def forwarding_to(port: int) -> ForwardSettings:
         extra_labels={"hostpulse_host": "hp-test"},
         max_backoff=1.0,
     )
-    return ForwardSettings(targets=[target], flush_interval=0.1, takeover_interval=0.2)
+    return ForwardSettings(targets=[target], flush_interval=0.1)
 
 
 def stats_of(backend: RunningBackend) -> ForwardStats:
@@ -156,7 +156,11 @@ async def test_every_ingest_path_reaches_prometheus(
     t = now_ms() - 5_000
     async with prometheus_receiver(port, tmp_path / "data"):
         settings = service_settings(
-            database_url, redis_url, redis_prefix, forward=forwarding_to(port)
+            database_url,
+            redis_url,
+            redis_prefix,
+            forward=forwarding_to(port),
+            takeover_interval=0.2,
         )
         async with serve(settings) as backend:
             client = backend.client
@@ -229,7 +233,9 @@ async def test_a_stopped_target_gets_everything_in_order_once_back(
             client, "/api/v1/write", remote_write_body({s: [point] for s in series}), REMOTE_WRITE
         )
 
-    settings = service_settings(database_url, redis_url, redis_prefix, forward=forwarding_to(port))
+    settings = service_settings(
+        database_url, redis_url, redis_prefix, forward=forwarding_to(port), takeover_interval=0.2
+    )
     async with serve(settings) as backend:
         stats = stats_of(backend)
         async with prometheus_receiver(port, data):

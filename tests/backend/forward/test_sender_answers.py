@@ -33,7 +33,6 @@ def forward_settings(receiver: Receiver, **target: Any) -> ForwardSettings:
     return ForwardSettings(
         targets=[ForwardTarget(url=receiver.url, name="rx", min_backoff=0.05, **target)],
         flush_interval=0.05,
-        takeover_interval=0.2,
     )
 
 
@@ -61,7 +60,9 @@ async def test_headers_token_file_and_a_400_that_is_not_retried(
         forward = forward_settings(
             receiver, bearer_token_file=token_file, headers={"X-Scope-OrgID": "fleet"}
         )
-        settings = service_settings(database_url, redis_url, redis_prefix, forward=forward)
+        settings = service_settings(
+            database_url, redis_url, redis_prefix, forward=forward, takeover_interval=0.2
+        )
         async with serve(settings) as backend:
             stats = stats_of(backend)
             first_samples = await post_report(backend.client, "web-1", now_ms())
@@ -100,7 +101,11 @@ async def test_429_waits_for_retry_after_and_503_backs_off(
     script = [(429, {"Retry-After": "2"}), (503, {}), (503, {})]
     async with running_receiver(script) as receiver:
         settings = service_settings(
-            database_url, redis_url, redis_prefix, forward=forward_settings(receiver)
+            database_url,
+            redis_url,
+            redis_prefix,
+            forward=forward_settings(receiver),
+            takeover_interval=0.2,
         )
         async with serve(settings) as backend:
             stats = stats_of(backend)
