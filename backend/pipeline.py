@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from redis.exceptions import RedisError
@@ -63,18 +64,23 @@ class IngestPipeline:
         *,
         redis_retry_pause: float = 1.0,
         max_waiting_batches: int = 10_000,
+        forward: Callable[[IngestBatch], None] | None = None,
     ) -> None:
         self._writer = writer
         self._redis_side = redis_side
         self._metrics = metrics
         self._gate = RedisGate(redis_retry_pause)
         self._max_waiting = max_waiting_batches
+        self._forward = forward  # backend.forward.outbox.Outbox.offer: never blocks, never raises
         self._to_redis_shared = SharedRoundTrip(self._to_redis_merged, name="redis-flush")
 
     async def accept(self, batch: IngestBatch) -> None:
-        """Queue for PostgreSQL (raises Overloaded), then update the window and publish live."""
+        """Queue for PostgreSQL (raises Overloaded), then hand to forwarding, update the window
+        and publish live. Every ingest path reaches this point once per accepted batch."""
         self._writer.enqueue(batch)
         self._metrics.ingest_request(batch.protocol)
+        if self._forward is not None:
+            self._forward(batch)
         # Checked here so that during an outage a request does not even queue for the shared
         # round trip (a cheap refusal per request instead of a wait behind a doomed one)...
         if not self._gate.allows(time.monotonic()):

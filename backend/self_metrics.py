@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -12,6 +12,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_late
 from prometheus_client.openmetrics import exposition as openmetrics
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.forward.stats import ForwardStats
 from backend.storage.sealing import SealingStats
 
 # Ingest requests take ~1 ms; history queries up to ~100 ms; anything beyond 5 s is an outage.
@@ -132,9 +133,69 @@ class _SealingCollector:
         yield per_sample
 
 
+class _ForwardCollector:
+    """Per forward target (label `target`): samples sent, failed, dropped, retried; the queue's
+    length and lag, reported by the one process sending for the target (0 in the others)."""
+
+    def __init__(self, stats: Sequence[ForwardStats]) -> None:
+        self._stats = list(stats)
+
+    def collect(self) -> Iterable[Metric]:
+        families = {
+            "sent": CounterMetricFamily(
+                "hostpulse_forward_sent_samples",
+                "Samples the target accepted (2xx).",
+                labels=["target"],
+            ),
+            "failed": CounterMetricFamily(
+                "hostpulse_forward_failed_samples",
+                "Samples the target refused with a 4xx other than 429 (dropped, not retried).",
+                labels=["target"],
+            ),
+            "dropped": CounterMetricFamily(
+                "hostpulse_forward_dropped_samples",
+                "Samples dropped because the outbox or the durable queue was full.",
+                labels=["target"],
+            ),
+            "retried": CounterMetricFamily(
+                "hostpulse_forward_retried_samples",
+                "Samples sent again after a 5xx, a 429 or no answer.",
+                labels=["target"],
+            ),
+        }
+        queued = GaugeMetricFamily(
+            "hostpulse_forward_queue_samples",
+            "Samples in the target's durable queue (from the process sending for it).",
+            labels=["target"],
+        )
+        lag = GaugeMetricFamily(
+            "hostpulse_forward_lag_seconds",
+            "Age of the oldest body in the target's queue (from the process sending for it).",
+            labels=["target"],
+        )
+        sending = GaugeMetricFamily(
+            "hostpulse_forward_sending",
+            "1 in the one process that sends for the target, else 0.",
+            labels=["target"],
+        )
+        for s in self._stats:
+            families["sent"].add_metric([s.target], s.sent_samples)
+            families["failed"].add_metric([s.target], s.failed_samples)
+            families["dropped"].add_metric([s.target], s.dropped_samples)
+            families["retried"].add_metric([s.target], s.retried_samples)
+            queued.add_metric([s.target], s.queue_samples if s.sending else 0)
+            lag.add_metric([s.target], s.lag_seconds if s.sending else 0.0)
+            sending.add_metric([s.target], 1.0 if s.sending else 0.0)
+        yield from families.values()
+        yield queued
+        yield lag
+        yield sending
+
+
 class BackendMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self.forward_stats: list[ForwardStats] = []  # one per forward target
         r = self.registry
         self._samples = Counter(
             "hostpulse_ingest_samples",
@@ -192,6 +253,13 @@ class BackendMetrics:
             "and alert channels: Redis was away or too far behind.",
             registry=r,
         )
+        self._job_leading = Gauge(
+            "hostpulse_job_leading",
+            "1 while this process runs the once-only job (scraping, retention, sealing, "
+            "forward:<target>): one process of all those on the database does.",
+            ["job"],
+            registry=r,
+        )
         self._alert_leading = Gauge(
             "hostpulse_alert_evaluator_leading",
             "1 while this process holds the alert lease and evaluates the rules (one process at "
@@ -245,6 +313,13 @@ class BackendMetrics:
 
     def watch_sealing(self, stats: SealingStats) -> None:
         self.registry.register(_SealingCollector(stats))
+
+    def watch_leadership(self, job: str, leading: Callable[[], bool]) -> None:
+        self._job_leading.labels(job).set_function(lambda: 1.0 if leading() else 0.0)
+
+    def watch_forwarding(self, stats: Sequence[ForwardStats]) -> None:
+        self.forward_stats = list(stats)
+        self.registry.register(_ForwardCollector(self.forward_stats))
 
     def watch_live_clients(self, count: Callable[[], int]) -> None:
         self._live_clients.set_function(count)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +18,11 @@ from backend.alerts.feed import AlertFeed, alert_feed_channel
 from backend.alerts.service import start_alerting
 from backend.auth.agent_tokens import AgentTokenVerifier
 from backend.fanout.redis_script import RecentAndLive
+from backend.forward.service import start_forwarding
 from backend.ingest.dedup import ReportDeduplicator
 from backend.ingest.limits import MAX_AGE_MS, IngestLimits
 from backend.ingest.scrape import Scraper
+from backend.leadership import Leadership, run_as_the_only_one
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import LiveChannel, live_channel, live_subscriber
 from backend.model import SampleSink
@@ -99,21 +101,38 @@ async def start_services(
     live = LiveChannel(channel, local_listeners=lambda: hub.client_count > 0)
     feed = AlertFeed(alert_feed_channel(prefix)) if settings.alerting.enabled else None
     fanout = RecentAndLive(redis, window, live=live, alert_feed=feed)
-    pipeline = IngestPipeline(writer, fanout, metrics)
+    forward = None
+    if settings.forward.enabled:
+        outbox, forward_stats = await start_forwarding(
+            stack, settings.forward, settings.database_url, pool, settings.takeover_interval
+        )
+        for stats in forward_stats:
+            metrics.watch_leadership(f"forward:{stats.target}", stats.is_sending)
+        metrics.watch_forwarding(forward_stats)
+        forward = outbox.offer
+    pipeline = IngestPipeline(writer, fanout, metrics, forward=forward)
 
     if settings.scrape_targets:
         scraper = Scraper(list(settings.scrape_targets), pipeline)
-        await scraper.start()
-        stack.push_async_callback(scraper.stop)
+        _as_the_only_one(
+            stack, settings, metrics, "scraping", lambda: _scrape_until_cancelled(scraper)
+        )
     interval = settings.partition_maintenance_interval
     _in_background(stack, "partition-maintenance", _make_partitions_forever(pool, interval))
     await ensure_initial_admin(pool, settings.auth)
     if settings.retention.enabled:
-        _in_background(stack, "retention", enforce_retention_forever(pool, settings.retention))
+        retention = settings.retention
+        _as_the_only_one(
+            stack,
+            settings,
+            metrics,
+            "retention",
+            lambda: enforce_retention_forever(pool, retention),
+        )
     if settings.sealing.enabled:
         sealer = Sealer(pool, settings.sealing, clock=None)
         metrics.watch_sealing(sealer.stats)
-        _in_background(stack, "sealing", sealer.seal_forever())
+        _as_the_only_one(stack, settings, metrics, "sealing", sealer.seal_forever)
     await start_alerting(stack, settings, pool, redis, hub, feed, metrics)
     return assemble_services(
         settings, metrics, pool, redis, writer, window, hub, subscriber, pipeline
@@ -163,6 +182,34 @@ async def _make_partitions_forever(pool: asyncpg.Pool, interval: float) -> None:
         except Exception:  # keep the job alive; the next run retries
             log.exception("partition maintenance failed")
         await asyncio.sleep(interval)
+
+
+async def _scrape_until_cancelled(scraper: Scraper) -> None:
+    await scraper.start()
+    try:
+        await asyncio.Event().wait()  # scrapes run in the scraper's own tasks until cancelled
+    finally:
+        await scraper.stop()
+
+
+def _as_the_only_one(
+    stack: contextlib.AsyncExitStack,
+    settings: BackendSettings,
+    metrics: BackendMetrics,
+    name: str,
+    job: Callable[[], Awaitable[None]],
+) -> None:
+    """`job` in the background of whichever process holds the lock `name` (backend.leadership):
+    one process of all those on this database runs it, however many workers and replicas."""
+    leadership = Leadership(name)
+    metrics.watch_leadership(name, lambda: leadership.held)
+    _in_background(
+        stack,
+        name,
+        run_as_the_only_one(
+            settings.database_url, leadership, job, retry_interval=settings.takeover_interval
+        ),
+    )
 
 
 def _in_background(

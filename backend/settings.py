@@ -12,6 +12,7 @@ from pydantic_settings import SettingsConfigDict
 
 from backend.alerts.settings import AlertingSettings
 from backend.auth.settings import AuthSettings
+from backend.forward.settings import ForwardSettings
 from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
@@ -78,6 +79,9 @@ class BackendSettings(LayeredSettings):
     writer_flush_interval: Duration = 0.2
     shutdown_timeout: Duration = 10.0
     partition_maintenance_interval: Duration = 3600.0
+    # Scraping, retention, sealing and each forward target run in one process of all those on
+    # the database (backend/leadership.py); the others check this often whether to take over.
+    takeover_interval: Duration = Field(default=2.0, gt=0)
     # Frames waiting per WebSocket client; a client further behind skips frames.
     live_client_queue: int = Field(default=64, ge=1, le=10_000)
     cors_origins: list[str] = Field(default_factory=list)
@@ -87,6 +91,7 @@ class BackendSettings(LayeredSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     sealing: SealingSettings = Field(default_factory=SealingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
+    forward: ForwardSettings = Field(default_factory=ForwardSettings)
 
     _cors_origins = _field_validator("cors_origins")(check_cors_origins)
 

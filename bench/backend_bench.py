@@ -3,6 +3,7 @@
     .venv/bin/python bench/backend_bench.py [--rate 1000] [--seconds 10] [--repeat 3]
         [--hosts 50] [--watchers 0] [--ws-clients 200] [--phases ingest,ws,history]
         [--sealing-backlog 4]
+    .venv/bin/python bench/backend_bench.py --layouts [--seconds 10] [--layout-start 400]
 
 Measures, in one run: sustained agent-report ingest (60-sample reports of a 16-core host with
 top-5 processes) with p50/p99 latency, the backend worker's CPU time per report (the figure
@@ -203,11 +204,13 @@ async def _post(
 
 
 async def loadgen(
-    port: int, rate: float, seconds: float, *, hosts: int = 50, max_conns: int = 64
+    ports: list[int], rate: float, seconds: float, *, hosts: int = 50, max_conns: int = 64
 ) -> dict[str, Any]:
-    """Open loop: report i is due at t0 + i/rate; latency counts from when it was due."""
+    """Open loop: report i is due at t0 + i/rate; latency counts from when it was due. With
+    several ports (independent serve processes) a host's reports go to one of them, as a load
+    balancer with sticky connections would send them."""
     cpu_at_start = time.process_time()
-    idle: list[Any] = []
+    idle_by_port: dict[int, list[Any]] = {port: [] for port in ports}
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     total = int(rate * seconds)
@@ -217,6 +220,8 @@ async def loadgen(
     async def one(i: int, due: float) -> None:
         host = i % hosts
         seqs[host] += 1
+        port = ports[host % len(ports)]
+        idle = idle_by_port[port]
         body = report_body(
             f"bench-{host}", f"{os.getpid()}-{host}", seqs[host], int(time.time() * 1000)
         )
@@ -252,8 +257,9 @@ async def loadgen(
         task.add_done_callback(tasks.discard)
     await asyncio.gather(*tasks)
     elapsed = time.perf_counter() - t0
-    for _, writer in idle:
-        writer.close()
+    for idle in idle_by_port.values():
+        for _, writer in idle:
+            writer.close()
     return {
         "sent": total,
         "elapsed": elapsed,
@@ -726,6 +732,157 @@ async def main(args: argparse.Namespace) -> None:
         print(f"  {key:24} {value:>12,.2f}  {TARGETS.get(key, '')}")
 
 
+# --layouts: (name, --workers per serve process, serve processes), all on one database and Redis.
+LAYOUTS = (("1 worker", 1, 1), ("2 workers", 2, 1), ("2 serve processes", 1, 2))
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds so far of `pid` and its children (uvicorn's worker processes)."""
+    total = cpu_seconds(pid)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+            if parent == pid:
+                total += cpu_seconds(int(entry))
+        except (OSError, ValueError):
+            continue
+    return total
+
+
+def layout_step(
+    ports: list[int], pids: list[int], rate: float, seconds: float, hosts: int
+) -> dict[str, Any]:
+    """One open-loop run at `rate` over `ports`; latency, statuses and where the CPU went, in
+    cores (CPU seconds per wall second)."""
+    backend_before = sum(process_tree_cpu(pid) for pid in pids)
+    others_before = [cpu_of_programs(*names) for names in _OTHERS.values()]
+    busy_before = machine_busy_seconds()
+    began = time.monotonic()
+    gen = child("--loadgen", ",".join(map(str, ports)), str(rate), str(seconds), str(hosts))
+    out, _ = gen.communicate()
+    wall = time.monotonic() - began
+    run: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    cores = {
+        "HostPulse": (sum(process_tree_cpu(pid) for pid in pids) - backend_before) / wall,
+        **{
+            role: (cpu_of_programs(*names) - before) / wall
+            for (role, names), before in zip(_OTHERS.items(), others_before, strict=True)
+        },
+        "load generator": run["cpu_s"] / wall,
+    }
+    cores["rest of the machine"] = max(
+        0.0, (machine_busy_seconds() - busy_before) / wall - sum(cores.values())
+    )
+    return {**run, "cores": cores}
+
+
+async def run_layout(
+    name: str, workers: int, processes: int, args: argparse.Namespace
+) -> dict[str, Any]:
+    db = f"hp_bench_{uuid.uuid4().hex[:10]}"
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+    prefix = f"{db}:"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "HOSTPULSE_REDIS_PREFIX": prefix,
+        "HOSTPULSE_BOOTSTRAP_AGENT_TOKEN": TOKEN,
+        "HOSTPULSE_LOG_LEVEL": "warning",
+        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__CAPACITY": "1000000000",
+        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__PER_SECOND": "1000000000",
+    }
+    ports = [free_port() for _ in range(processes)]
+    servers: list[subprocess.Popen[bytes]] = []
+    steps: list[dict[str, Any]] = []
+    try:
+        for port in ports:
+            command = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
+            server = subprocess.Popen([*command, "--workers", str(workers)], env=env)  # noqa: ASYNC220
+            servers.append(server)
+            await wait_ready(f"http://127.0.0.1:{port}")
+        pids = [server.pid for server in servers]
+        say(f"{name}: warm-up {args.layout_start / 2:.0f} reports/s for 5 s (not measured)")
+        layout_step(ports, pids, args.layout_start / 2, 5, args.hosts)
+        for port in ports:
+            await writer_drained(f"http://127.0.0.1:{port}")
+        rate = args.layout_start
+        while True:
+            step = layout_step(ports, pids, rate, args.seconds, args.hosts)
+            step["rate"] = rate
+            steps.append(step)
+            ok = step["p99"] <= 0.1 and set(step["statuses"]) == {"200"}
+            where = ", ".join(f"{role} {c:.2f}" for role, c in step["cores"].items())
+            say(
+                f"  {rate:.0f} reports/s offered: p99 {step['p99'] * 1000:.0f} ms, "
+                f"{step['statuses']}; cores used: {where}"
+            )
+            for port in ports:
+                await writer_drained(f"http://127.0.0.1:{port}")
+            if not ok or rate >= args.layout_max:
+                break
+            rate += args.layout_step
+    finally:
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(30)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+        await drop_redis_prefix(prefix)
+    passed = [step for step in steps if step["p99"] <= 0.1 and set(step["statuses"]) == {"200"}]
+    return {
+        "layout": name,
+        "workers": workers * processes,
+        "capacity": passed[-1]["rate"] if passed else 0.0,
+        "at_capacity": passed[-1] if passed else None,
+        "beyond": steps[-1] if steps and steps[-1] not in passed else None,
+    }
+
+
+async def layouts_main(args: argparse.Namespace) -> None:
+    results = [await run_layout(name, w, p, args) for name, w, p in LAYOUTS]
+    cores = os.cpu_count()
+    print(
+        f"\ncapacity: reports/s at p99 <= 100 ms (steps of {args.layout_step:.0f}/s, "
+        f"{args.seconds:.0f} s each; load average {os.getloadavg()[0]:.1f} on {cores} cores)"
+    )
+    for result in results:
+        print(f"  {result['layout']:20} {result['capacity']:>7.0f} reports/s")
+        step = result["at_capacity"] or result["beyond"]
+        if step is not None:
+            # CPU ms per report, by role: what an idle machine of `cores` cores could take.
+            per_report = {role: c * 1000 / step["rate"] for role, c in step["cores"].items()}
+            ours = sum(ms for role, ms in per_report.items() if role != "rest of the machine")
+            workers = result["workers"]
+            projected = min(cores * 1000 / ours, workers * 1000 / per_report["HostPulse"])
+            shares = ", ".join(
+                f"{role} {ms:.2f}"
+                for role, ms in per_report.items()
+                if role != "rest of the machine"
+            )
+            print(
+                f"    CPU ms per report: {shares}; on {cores} idle cores that projects to "
+                f"{projected:.0f} reports/s (the {workers} worker(s) could take "
+                f"{workers * 1000 / per_report['HostPulse']:.0f}/s, the machine "
+                f"{cores * 1000 / ours:.0f}/s)"
+            )
+        for label in ("at_capacity", "beyond"):
+            step = result[label]
+            if step is None:
+                continue
+            where = ", ".join(f"{role} {c:.2f}" for role, c in step["cores"].items())
+            print(
+                f"    {label.replace('_', ' '):12} {step['rate']:.0f}/s: p99 "
+                f"{step['p99'] * 1000:.0f} ms; cores: {where}"
+            )
+
+
 async def viewer_session(dsn: str) -> str:
     """A session token of a throw-away viewer: reads and /ws need a logged-in user."""
     from backend.auth.sessions import create_session
@@ -751,11 +908,11 @@ async def drop_redis_prefix(prefix: str) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
-        port_, rate_, seconds_ = int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
-        hosts_ = int(sys.argv[5])
+        ports_ = [int(port) for port in sys.argv[2].split(",")]
+        rate_, seconds_, hosts_ = float(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
         # uvloop, as the backend: the generator stands in for agents on other machines, so the
         # less of this machine's CPU it takes from the worker, the closer to that it measures.
-        print(orjson.dumps(uvloop.run(loadgen(port_, rate_, seconds_, hosts=hosts_))).decode())
+        print(orjson.dumps(uvloop.run(loadgen(ports_, rate_, seconds_, hosts=hosts_))).decode())
     elif len(sys.argv) > 1 and sys.argv[1] == "--ws":
         print(
             orjson.dumps(
@@ -800,4 +957,15 @@ if __name__ == "__main__":
             default={"ingest", "ws", "history"},
             help="comma-separated subset of ingest,ws,history (default: all)",
         )
-        asyncio.run(main(parser.parse_args()))
+        parser.add_argument(
+            "--layouts",
+            action="store_true",
+            help="instead of the phases: capacity (reports/s at p99 <= 100 ms) of 1 worker, "
+            "2 workers and 2 serve processes on one database and Redis, rising by "
+            "--layout-step from --layout-start, --seconds each step",
+        )
+        parser.add_argument("--layout-start", type=float, default=400.0)
+        parser.add_argument("--layout-step", type=float, default=200.0)
+        parser.add_argument("--layout-max", type=float, default=4000.0)
+        parsed = parser.parse_args()
+        asyncio.run(layouts_main(parsed) if parsed.layouts else main(parsed))

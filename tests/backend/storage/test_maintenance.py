@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -42,3 +43,22 @@ async def test_a_partition_holds_exactly_its_two_utc_hours(pool: asyncpg.Pool) -
 async def test_naive_times_are_refused(pool: asyncpg.Pool) -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         await ensure_partitions(pool, datetime(2031, 1, 1))
+
+
+async def test_processes_creating_the_same_windows_at_once_all_succeed(database_url: str) -> None:
+    """Two workers starting together both create the coming windows (migration 043): each call
+    succeeds and exactly one of them reports each partition as new."""
+    connections = [await asyncpg.connect(database_url) for _ in range(4)]
+    try:
+        for hours in range(0, 40, 2):
+            moment = datetime(2033, 3, 1, tzinfo=UTC) + timedelta(hours=hours)
+            created = await asyncio.gather(
+                *(
+                    conn.fetchval("SELECT hostpulse_ensure_head_partition($1)", moment)
+                    for conn in connections
+                )
+            )
+            assert sorted(created) == [False, False, False, True]
+    finally:
+        for conn in connections:
+            await conn.close()

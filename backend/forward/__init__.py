@@ -1,0 +1,1 @@
+"""Forwarding: every accepted sample, sent on to long-term stores in Prometheus remote_write 1.0."""
