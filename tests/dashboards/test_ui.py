@@ -17,7 +17,7 @@ from playwright.async_api import Browser, Page, WebSocketRoute, expect
 
 from tests.backend.alerts.support import cpu_report, evaluator_leading
 from tests.backend.auth.support import PASSWORD, ensure_session, expire_sessions, make_user
-from tests.backend.service.conftest import AUTH, TOKEN, agent_report
+from tests.backend.running import AUTH, TOKEN, agent_report
 from tests.dashboards.conftest import Stack, artifact
 
 LONG = 20_000  # ms: generous waits for a 2-core machine shared with other test runs
