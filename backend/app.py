@@ -42,13 +42,31 @@ TAGS = [
     {
         "name": "live",
         "description": (
-            "WebSocket `/ws` (not listed below: OpenAPI has no WebSockets). Send "
-            '`{"type":"subscribe","hosts":["web-1"]}` or `{"type":"subscribe","hosts":"*"}` '
-            '(answered by `{"type":"subscribed"}`) or `{"type":"ping"}` (→ `pong`). Receive '
+            "WebSocket `/ws` (not listed below: OpenAPI has no WebSockets). Each `subscribe` "
+            "replaces the previous one and is answered by `subscribed`.\n\n"
+            "**Version 2** (what the dashboard speaks): "
+            '`{"type":"subscribe","v":2,"summary":true}` for the fleet summaries, '
+            '`{"type":"subscribe","v":2,"hosts":["web-1"]}` for one host\'s full frames (both '
+            'may be combined; `hosts` defaults to none, `"*"` is every host). Answer: '
+            '`{"type":"subscribed","v":2,"hosts":[…],"summary":true|false}`. A summary client '
+            'then receives `{"type":"summaries","full":true,"hosts":[…]}` with every known '
+            "host, and every `live_summary_flush` seconds "
+            '`{"type":"summaries","full":false,"hosts":[…]}` '
+            "with the hosts that changed (a report, an alert, up→stale): per host "
+            '`{"host","status":"up"|"stale","seen_ms","cpu","mem","mem_used","load",'
+            '"firing","pending","top":{"name","pid","cpu"}}` (ratios 0 to 1; a field without a '
+            "value is left out; ~200 bytes plus the host name). `stale` means no report for "
+            "`host_stale_after` seconds.\n\n"
+            '**Version 1** (no `"v"`, older dashboards): `{"type":"subscribe","hosts":["web-1"]}` '
+            'or `"hosts":"*"`, answered by `{"type":"subscribed","hosts":…}`; no summaries. '
+            'An unknown `"v"` is refused with an error naming the versions spoken.\n\n'
+            "**Both**: full frames are "
             '`{"type":"samples","host":…,"accepted_ms":…,"samples":[{"name","labels","time_ms",'
-            '"value"}],"processes":{"time_ms","processes":[…]}|null}` for each accepted batch. '
-            'A bad message gets `{"type":"error","detail":…}`; the socket stays open. A client '
-            "too slow to keep up skips frames, and is closed with code 1013 if it stops reading."
+            '"value"}],"processes":{"time_ms","processes":[…]}|null}`, one per host and accepted '
+            'batch; every client receives `{"type":"alert",…}` transitions; `{"type":"ping"}` '
+            '→ `pong`. A bad message gets `{"type":"error","detail":…}`; the socket stays open. '
+            "A client too slow to keep up skips messages, and is closed with code 1013 if it "
+            "stops reading."
         ),
     },
     {

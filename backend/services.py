@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 
 from backend.alerts.feed import AlertFeed, alert_feed_channel
 from backend.alerts.service import start_alerting
+from backend.alerts.state_store import current_alerts
 from backend.auth.agent_tokens import AgentTokenVerifier
 from backend.fanout.redis_script import RecentAndLive
 from backend.forward.service import start_forwarding
@@ -25,6 +26,7 @@ from backend.ingest.scrape import Scraper
 from backend.leadership import Leadership, run_as_the_only_one
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import LiveChannel, live_channel, live_subscriber
+from backend.live.summary_feed import SummaryFeed, summary_channel
 from backend.model import SampleSink
 from backend.pipeline import IngestPipeline
 from backend.ratelimit.limiters import RateLimiters, build_rate_limiters
@@ -54,6 +56,7 @@ class Services:
     window: RecentWindow
     hub: LiveHub  # this process's WebSocket clients
     live_subscriber: ChannelListener  # feeds `hub` from the live channel while it has clients
+    summary_feed: SummaryFeed  # the fleet summaries for `hub`'s clients that want them
     pipeline: SampleSink  # writer queue, then the recent window, live and alert channels
     deduplicator: ReportDeduplicator
     ingest_limits: IngestLimits
@@ -98,9 +101,24 @@ async def start_services(
     subscriber = live_subscriber(settings.redis_url, channel, hub, metrics)
     subscriber.start()
     stack.push_async_callback(subscriber.stop)
-    live = LiveChannel(channel, local_listeners=lambda: hub.client_count > 0)
+    live = LiveChannel(channel, local_listeners=lambda: hub.frame_client_count > 0)
+    summaries = summary_channel(prefix)
+    summary_feed = SummaryFeed(
+        settings.redis_url,
+        redis,
+        channel=summaries,
+        summaries_key=window.summaries_key,
+        hub=hub,
+        stale_after=settings.host_stale_after,
+        flush_interval=settings.live_summary_flush,
+        load_alerts=lambda: _stored_alerts(pool),
+        metrics=metrics,
+    )
+    summary_feed.start()
+    stack.push_async_callback(summary_feed.stop)
+    summary = LiveChannel(summaries, local_listeners=lambda: hub.summary_client_count > 0)
     feed = AlertFeed(alert_feed_channel(prefix)) if settings.alerting.enabled else None
-    fanout = RecentAndLive(redis, window, live=live, alert_feed=feed)
+    fanout = RecentAndLive(redis, window, live=live, summary=summary, alert_feed=feed)
     forward = None
     if settings.forward.enabled:
         outbox, forward_stats = await start_forwarding(
@@ -133,10 +151,17 @@ async def start_services(
         sealer = Sealer(pool, settings.sealing, clock=None)
         metrics.watch_sealing(sealer.stats)
         _as_the_only_one(stack, settings, metrics, "sealing", sealer.seal_forever)
-    await start_alerting(stack, settings, pool, redis, hub, feed, metrics)
-    return assemble_services(
-        settings, metrics, pool, redis, writer, window, hub, subscriber, pipeline
+    await start_alerting(
+        stack, settings, pool, redis, hub, feed, metrics, on_transition=summary_feed.on_alert
     )
+    return assemble_services(
+        settings, metrics, pool, redis, writer, window, hub, subscriber, summary_feed, pipeline
+    )
+
+
+async def _stored_alerts(pool: asyncpg.Pool) -> list[tuple[str, dict[str, str], str]]:
+    """(rule, labels, state) of every pending and firing alert, for the fleet summaries."""
+    return [(a.rule, dict(a.labels), a.state.value) for a in await current_alerts(pool)]
 
 
 def assemble_services(
@@ -148,6 +173,7 @@ def assemble_services(
     window: RecentWindow,
     hub: LiveHub,
     live_subscriber: ChannelListener,
+    summary_feed: SummaryFeed,
     pipeline: SampleSink,
 ) -> Services:
     """`Services` from the pieces that have a life of their own, plus those built from settings
@@ -162,6 +188,7 @@ def assemble_services(
         window=window,
         hub=hub,
         live_subscriber=live_subscriber,
+        summary_feed=summary_feed,
         pipeline=pipeline,
         deduplicator=ReportDeduplicator(redis, settings.redis_prefix),
         ingest_limits=ingest_limits(settings),

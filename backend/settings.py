@@ -84,6 +84,8 @@ class BackendSettings(LayeredSettings):
     takeover_interval: Duration = Field(default=2.0, gt=0)
     # Frames waiting per WebSocket client; a client further behind skips frames.
     live_client_queue: int = Field(default=64, ge=1, le=10_000)
+    # Fleet summaries (`summary` subscribers) are sent at most this often, changed hosts only.
+    live_summary_flush: Duration = 1.0
     cors_origins: list[str] = Field(default_factory=list)
     alerting: AlertingSettings = AlertingSettings()
     auth: AuthSettings = Field(default_factory=AuthSettings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -48,9 +49,11 @@ async def start_alerting(
     hub: LiveHub,
     feed: AlertFeed | None,
     metrics: BackendMetrics,
+    on_transition: Callable[[bytes], None] | None = None,
 ) -> None:
     """Start alerting for this process (evaluating only with `feed`, i.e. alerting enabled);
-    everything stops when `stack` closes."""
+    everything stops when `stack` closes. Each alert transition goes to every `/ws` client of
+    `hub`, and to `on_transition` (the fleet summaries' alert counts)."""
     settings = backend_settings.alerting
     prefix = backend_settings.redis_prefix
     await seed_configured_rules(pool, settings)
@@ -66,11 +69,13 @@ async def start_alerting(
     delivery.start()
     stack.push_async_callback(delivery.stop)
 
+    def on_message(message: bytes) -> None:
+        offer_to_clients(hub, message)
+        if on_transition is not None:
+            on_transition(message)
+
     fanout = ChannelListener(
-        backend_settings.redis_url,
-        alert_channel(prefix),
-        lambda message: offer_to_clients(hub, message),
-        name="alert-fanout",
+        backend_settings.redis_url, alert_channel(prefix), on_message, name="alert-fanout"
     )
     fanout.start()
     stack.push_async_callback(fanout.stop)

@@ -3,7 +3,8 @@ rule could match. Pure. Every Redis-side format is built from its result:
 
 - the recent window's entry per host (`backend.storage.redis_window.encode_window_entry`),
 - the live bundle: one live frame per host (`backend.live.messages.encode_live_bundle`),
-- the alert feed message (`backend.alerts.feed.encode_feed_message`).
+- the alert feed message (`backend.alerts.feed.encode_feed_message`),
+- each host's fleet summary (`backend.live.summary.encode_host_summary`), from its `vitals`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from backend.fanout.vitals import SUMMARY_METRICS, Vitals
 from backend.model import IngestBatch, ProcessSnapshot, as_columns
 
 # Metric name -> the label matcher sets of the rules watching it (`host` matches the host).
@@ -25,6 +27,7 @@ class HostPart:
     rows: list[list[Any]]  # [name, labels (a dict), time_ms, value], in batch order
     newest_ms: int  # the newest time of anything the host sent in the batch
     snapshots: list[ProcessSnapshot] = field(default_factory=list)  # in batch order
+    vitals: Vitals = field(default_factory=Vitals)  # for the fleet summary
 
 
 @dataclass(slots=True)
@@ -50,6 +53,8 @@ def split_by_host(batch: IngestBatch, watches: Watches) -> SplitBatch:
             part.newest_ms = time_ms
         plain = labels if type(labels) is dict else dict(labels)  # JSON needs a dict
         part.rows.append([name, plain, time_ms, value])
+        if name in SUMMARY_METRICS:
+            part.vitals.note(name, plain, time_ms, value)
         matcher_sets = watches.get(name)
         if matcher_sets is not None and _any_matches(matcher_sets, host, plain):
             watched.append([host, name, plain, time_ms, value])

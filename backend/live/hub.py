@@ -1,4 +1,5 @@
-"""In-process fan-out of live frames to WebSocket clients, each with a bounded queue."""
+"""In-process fan-out of live frames and fleet summaries to WebSocket clients, each with a
+bounded queue."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ class ClientTooSlow(Exception):
 
 
 class LiveClient:
-    """One WebSocket client: its subscription and the frames waiting to be sent to it.
+    """One WebSocket client: its subscription (hosts whose frames it wants; whether it wants the
+    fleet summaries) and the messages waiting to be sent to it.
 
     When the queue is full the oldest frame is skipped (a live view wants the newest data);
     a client that takes nothing while `close_after_drops` frames are skipped is closed.
@@ -22,6 +24,7 @@ class LiveClient:
 
     def __init__(self, queue_size: int, close_after_drops: int) -> None:
         self.subscription: Subscription = frozenset()
+        self.summary = False
         self.dropped = 0
         self._frames: deque[str] = deque()
         self._queue_size = queue_size
@@ -71,28 +74,60 @@ class LiveHub:
         self._client_queue = client_queue
         self._close_after_drops = close_after_drops or client_queue * 16
         self._metrics = metrics
-        # Set while any client is connected: the Redis subscription follows it.
+        # Set while any client is connected / wants some host's frames / wants the summaries:
+        # the Redis subscriptions follow them.
         self.has_clients = asyncio.Event()
+        self.frames_wanted = asyncio.Event()
+        self.summaries_wanted = asyncio.Event()
 
     @property
     def client_count(self) -> int:
         return len(self._clients)
 
+    @property
+    def frame_client_count(self) -> int:
+        return sum(1 for client in self._clients if client.subscription)
+
+    @property
+    def summary_client_count(self) -> int:
+        return sum(1 for client in self._clients if client.summary)
+
+    def subscribe(self, client: LiveClient, hosts: Subscription, summary: bool) -> None:
+        client.subscription = hosts
+        client.summary = summary
+        self._follow_subscriptions()
+
+    def _follow_subscriptions(self) -> None:
+        for event, wanted in (
+            (self.has_clients, bool(self._clients)),
+            (self.frames_wanted, self.frame_client_count > 0),
+            (self.summaries_wanted, self.summary_client_count > 0),
+        ):
+            if wanted:
+                event.set()
+            else:
+                event.clear()
+
     def connect(self) -> LiveClient:
         client = LiveClient(self._client_queue, self._close_after_drops)
         self._clients.add(client)
-        self.has_clients.set()
+        self._follow_subscriptions()
         return client
 
     def disconnect(self, client: LiveClient) -> None:
         self._clients.discard(client)
-        if not self._clients:
-            self.has_clients.clear()
+        self._follow_subscriptions()
 
     def broadcast(self, text: str) -> None:
         """Hand a message to every client, whatever hosts it subscribed to (e.g. alerts)."""
         for client in self._clients:
             if not client.offer(text):
+                self._metrics.frames_dropped()
+
+    def offer_summaries(self, text: str) -> None:
+        """Hand a `summaries` message to every client subscribed to the fleet summary."""
+        for client in self._clients:
+            if client.summary and not client.offer(text):
                 self._metrics.frames_dropped()
 
     def dispatch(self, bundle: bytes) -> None:

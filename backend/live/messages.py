@@ -80,9 +80,15 @@ ALL_HOSTS = "*"
 Subscription = frozenset[str] | str
 
 
+# The protocol versions a client may ask for with `"v"` (none: 1).
+PROTOCOL_VERSIONS = (1, 2)
+
+
 @dataclass(frozen=True, slots=True)
 class Subscribe:
     hosts: Subscription
+    summary: bool = False  # the fleet summaries (version 2)
+    version: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +101,14 @@ class ClientMessageError(ValueError):
 
 
 def parse_client_message(text: str | bytes) -> Subscribe | Ping:
-    """`{"type":"subscribe","hosts":["web-1"]}`, `{"hosts":"*"}` or `{"type":"ping"}`."""
+    """`{"type":"ping"}`, or a subscription:
+
+    - version 1 (no `v`): `{"type":"subscribe","hosts":["web-1"]}` or `{"hosts":"*"}`: the full
+      frames of those hosts;
+    - version 2: `{"type":"subscribe","v":2,"summary":true,"hosts":["web-1"]}`: the fleet
+      summaries when `summary`, and the full frames of `hosts` (default none; `"*"` allowed).
+      Each subscription replaces the previous one.
+    """
     if len(text) > MAX_CLIENT_MESSAGE_BYTES:
         raise ClientMessageError(f"message larger than {MAX_CLIENT_MESSAGE_BYTES} bytes")
     try:
@@ -109,7 +122,21 @@ def parse_client_message(text: str | bytes) -> Subscribe | Ping:
         return Ping()
     if kind != "subscribe":
         raise ClientMessageError(f"type: unknown message type {kind!r}; use 'subscribe' or 'ping'")
-    return Subscribe(hosts=_parse_hosts(data.get("hosts")))
+    version = data.get("v", 1)
+    if type(version) is not int or version not in PROTOCOL_VERSIONS:
+        raise ClientMessageError(
+            f"v: unsupported protocol version {version!r}; this backend speaks "
+            + " and ".join(str(v) for v in PROTOCOL_VERSIONS)
+            + " (reload the dashboard if it is older than the backend)"
+        )
+    if version == 1:
+        if "summary" in data:
+            raise ClientMessageError('summary: needs protocol version 2 ("v":2)')
+        return Subscribe(hosts=_parse_hosts(data.get("hosts")))
+    summary = data.get("summary", False)
+    if not isinstance(summary, bool):
+        raise ClientMessageError("summary: must be true or false")
+    return Subscribe(hosts=_parse_hosts(data.get("hosts", [])), summary=summary, version=2)
 
 
 def _parse_hosts(hosts: Any) -> Subscription:
@@ -127,9 +154,13 @@ def _parse_hosts(hosts: Any) -> Subscription:
     return frozenset(hosts)
 
 
-def subscribed_message(hosts: Subscription) -> str:
+def subscribed_message(request: Subscribe) -> str:
+    hosts = request.hosts
     shown: str | list[str] = hosts if isinstance(hosts, str) else sorted(hosts)
-    return orjson.dumps({"type": "subscribed", "hosts": shown}).decode()
+    if request.version == 1:
+        return orjson.dumps({"type": "subscribed", "hosts": shown}).decode()
+    reply = {"type": "subscribed", "v": request.version, "hosts": shown, "summary": request.summary}
+    return orjson.dumps(reply).decode()
 
 
 def error_message(detail: str) -> str:

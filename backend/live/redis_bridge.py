@@ -46,14 +46,14 @@ class LiveChannel:
 def live_subscriber(
     redis_url: str, channel: str, hub: LiveHub, metrics: BackendMetrics | None = None
 ) -> ChannelListener:
-    """This process's subscription to the live channel, held only while the hub has WebSocket
-    clients (and for 10 s after the last one leaves), feeding the hub."""
+    """This process's subscription to the live channel, held only while some WebSocket client
+    wants some host's frames (and for 10 s after the last one stops), feeding the hub."""
     return ChannelListener(
         redis_url,
         channel,
         hub.dispatch,
         name="live-subscriber",
-        until_needed=hub.has_clients.wait,
-        still_needed=lambda: hub.client_count > 0,
+        until_needed=hub.frames_wanted.wait,
+        still_needed=lambda: hub.frame_client_count > 0,
         on_error=(lambda: metrics.redis_error("subscribe")) if metrics is not None else None,
     )

@@ -94,6 +94,12 @@ class RecentWindow:
     def hosts_key(self) -> str:
         return f"{self._prefix}hosts"
 
+    @property
+    def summaries_key(self) -> str:
+        """The hash of each host's latest report summary (`backend.live.summary`), kept and
+        trimmed with the hosts index."""
+        return f"{self._prefix}summaries"
+
     def trim_args(self) -> list[str | int]:
         """What a write needs besides the entries, as of now: the window's cutoff (exclusive),
         its keys' TTL, now (the hosts' last-seen score), the hosts index's cutoff and TTL."""

@@ -34,6 +34,10 @@ async def test_openapi_describes_every_endpoint_model_and_error(backend: Running
         assert "$ref" in str(operation["responses"]["200"])  # a named response model
     assert "503" in paths["/readyz"]["get"]["responses"]
     assert {t["name"] for t in spec["tags"]} >= {"metrics", "hosts", "live", "health", "ingest"}
+    # The WebSocket protocol, both versions, is documented where OpenAPI readers look.
+    live = next(t["description"] for t in spec["tags"] if t["name"] == "live")
+    for documented in ('"v":2', '"summary":true', '"type":"summaries"', "Version 1", "stale"):
+        assert documented in live, documented
     assert {"RecentResponse", "HistoryResponse", "HostsResponse"} <= set(
         spec["components"]["schemas"]
     )

@@ -13,6 +13,7 @@ from backend.live.hub import ClientTooSlow, LiveClient
 from backend.live.messages import (
     ClientMessageError,
     Ping,
+    Subscribe,
     error_message,
     parse_client_message,
     pong_message,
@@ -28,8 +29,8 @@ _SUBSCRIBE_WAIT_SECONDS = 2.0
 
 @router.websocket("/ws", dependencies=[Depends(read_access)])
 async def live(websocket: WebSocket) -> None:
-    """Live samples. Send `{"type":"subscribe","hosts":["web-1"]}` (or `"hosts":"*"`); receive
-    `{"type":"samples","host":…,"samples":[…],"processes":…}` frames."""
+    """Live samples and fleet summaries; the protocol is described in the `live` tag
+    (`backend.app.TAGS`) and `backend.live.messages`."""
     hub, metrics = services(websocket).hub, services(websocket).metrics
     await websocket.accept()
     client = hub.connect()
@@ -54,9 +55,12 @@ async def _send_frames(websocket: WebSocket, client: LiveClient) -> None:
             await websocket.send_text(await client.next_frame())
 
 
-async def _until_listening(websocket: WebSocket) -> None:
-    """Let the process's Redis subscription (made on the first client) settle before the
-    `subscribed` reply, so frames published after the reply arrive. Redis down: reply anyway."""
+async def _until_listening(websocket: WebSocket, request: Subscribe) -> None:
+    """Let the process's Redis subscription to live frames (made on the first client that wants
+    some) settle before the `subscribed` reply, so frames published after the reply arrive.
+    Redis down: reply anyway."""
+    if not request.hosts:
+        return
     subscriber = services(websocket).live_subscriber
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(subscriber.subscribed.wait(), _SUBSCRIBE_WAIT_SECONDS)
@@ -68,16 +72,17 @@ async def _receive_messages(websocket: WebSocket, client: LiveClient) -> None:
         if message["type"] == "websocket.disconnect":
             return
         payload = message.get("text") or message.get("bytes") or b""
+        # Replies go through the client's own queue so they never interleave with a send.
         try:
             request = parse_client_message(payload)
         except ClientMessageError as exc:
-            reply = error_message(str(exc))
-        else:
-            if isinstance(request, Ping):
-                reply = pong_message()
-            else:
-                client.subscription = request.hosts
-                await _until_listening(websocket)
-                reply = subscribed_message(request.hosts)
-        # Replies go through the client's own queue so they never interleave with a send.
-        client.offer(reply)
+            client.offer(error_message(str(exc)))
+            continue
+        if isinstance(request, Ping):
+            client.offer(pong_message())
+            continue
+        services(websocket).hub.subscribe(client, request.hosts, request.summary)
+        await _until_listening(websocket, request)
+        client.offer(subscribed_message(request))
+        if request.summary:  # the whole fleet, then (every flush) the hosts that changed
+            await services(websocket).summary_feed.welcome(client)

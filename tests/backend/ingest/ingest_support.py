@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from backend.api.routes.ingest import router
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import live_channel, live_subscriber
+from backend.live.summary_feed import SummaryFeed, summary_channel
 from backend.model import IngestBatch, Overloaded, Sample, SampleSink
 from backend.self_metrics import BackendMetrics
 from backend.services import assemble_services
@@ -70,18 +71,33 @@ def build_app(
     metrics = BackendMetrics()
     hub = LiveHub(metrics)
     prefix = settings.redis_prefix
+    window = RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window)
     app.state.services = assemble_services(
         settings,
         metrics,
         pool,
         redis,
         SampleWriter(pool),
-        RecentWindow(redis, prefix=prefix, window_seconds=settings.recent_window),
+        window,
         hub,
         live_subscriber(settings.redis_url, live_channel(prefix), hub),
+        SummaryFeed(
+            settings.redis_url,
+            redis,
+            channel=summary_channel(prefix),
+            summaries_key=window.summaries_key,
+            hub=hub,
+            stale_after=settings.host_stale_after,
+            flush_interval=settings.live_summary_flush,
+            load_alerts=_no_alerts,
+        ),
         pipeline,
     )
     return app
+
+
+async def _no_alerts() -> list[tuple[str, dict[str, str], str]]:
+    return []
 
 
 def iso(time_ms: int) -> str:
