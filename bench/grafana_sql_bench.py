@@ -16,6 +16,10 @@ On a throw-away database (HOSTPULSE_BENCH_PG, default the local PostgreSQL; drop
   `hostpulse_grafana` (SET ROLE): one warm-up, then the median of `--runs` runs, for 30 days
   (the target), 6 hours and 1 hour.
 
+All runs share one session, as Grafana's pooled connections do: a query whose plan PostgreSQL
+swaps for a generic one after five runs shows it here (048_grafana_read_speed.sql fixed one such
+case: 6-hour panels went from ~1 ms to ~400 ms).
+
 A 30-day panel never reads 1-minute rollups or raw samples (grafana.resolution picks the hourly
 ones), so their smaller volume here changes no 30-day figure. Prints each panel's median ms and
 rows, the slowest 30-day panel against the 100 ms target (ratio slowest / 100 ms), and
@@ -163,7 +167,7 @@ async def load(conn: asyncpg.Connection, args: argparse.Namespace, end: datetime
         rules,
     )
     # What autovacuum does to settled history: statistics, and all-visible pages (index-only
-    # scans of the hourly rollups, 048_grafana_rollup_index.sql).
+    # scans of the hourly rollups, 048_grafana_read_speed.sql).
     await conn.execute("VACUUM ANALYZE")
     return len(keys) * len(hosts)
 
