@@ -127,7 +127,7 @@ export class FleetView extends View {
     const listed = new Map([...store.hosts.byName].map(([name, h]) => [name, h.lastSeen]));
     const all = fleetRows(store.summaries.byName, listed, store.hosts.staleAfterMs, this.now);
     const { rows, counts } = arrange(all, this.order);
-    this.heading.textContent = `Fleet (${counts.all} hosts)`;
+    this.heading.textContent = `Fleet (${counts.all.toLocaleString("en-US")} hosts)`;
     this.renderCounts(counts);
     for (const button of this.header.querySelectorAll("button[data-key]")) {
       const sorted = button.dataset.key === this.order.sort;
