@@ -66,12 +66,12 @@ async def test_a_cancelled_request_frees_its_claims_for_the_retry(
     second = asyncio.create_task(dedup.claim([("i-1", 2)]))  # waits behind the first
     await asyncio.sleep(0)
     second.cancel()
-    assert await first == [True]
+    assert await first == [Claim.NEW]
     for _ in range(100):  # the flusher releases the cancelled claim right after the round trip
         if not await redis_client.exists(f"{redis_prefix}dedup:i-1:2"):
             break
         await asyncio.sleep(0.01)
-    assert await dedup.claim([("i-1", 2)]) == [True]  # the agent's retry is not a duplicate
+    assert await dedup.claim([("i-1", 2)]) == [Claim.NEW]  # the agent's retry is not a duplicate
 
 
 async def test_with_redis_away_everything_counts_as_new() -> None:
@@ -79,7 +79,7 @@ async def test_with_redis_away_everything_counts_as_new() -> None:
     dedup = ReportDeduplicator(dead, "unused:", max_wait_seconds=0.5)
     # The same report twice in one request is stored once, even without Redis.
     assert await dedup.claim([("i-1", 1), ("i-1", 1)]) == [Claim.NEW, Claim.SEEN]
-    assert await dedup.claim([("i-1", 1)]) == [True]  # paused: Redis is not asked again
+    assert await dedup.claim([("i-1", 1)]) == [Claim.NEW]  # paused: Redis is not asked again
     await dedup.aclose()
     await dead.aclose()
 
@@ -94,7 +94,7 @@ async def test_claims_of_a_killed_process_are_taken_over_and_a_live_ones_are_not
     assert await killed.claim([("i-1", 1)]) == [Claim.NEW]
     assert await alive.claim([("i-1", 1)]) == [Claim.BUSY]  # its owner is alive: wait
     await killed.aclose()  # what SIGKILL does to the heartbeat
-    await redis_client.delete(f"{redis_prefix}dedup-owner:{killed._me}")  # noqa: SLF001 - its ttl
+    await redis_client.delete(f"{redis_prefix}dedup-owner:{killed._me}")
     assert await alive.claim([("i-1", 1)]) == [Claim.NEW]
     await alive.stored([("i-1", 1)])
     assert await killed.claim([("i-1", 1)]) == [Claim.SEEN]
