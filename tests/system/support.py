@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -262,3 +265,129 @@ async def sample_times(database_url: str, host: str, metric: str) -> int:
     finally:
         await conn.close()
     return int(count)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+@dataclass
+class ThrowawayPostgres:
+    """A PostgreSQL cluster of the test's own (initdb + pg_ctl as user postgres, own port), so
+    the test can stop and start it without touching the shared server."""
+
+    directory: Path
+    port: int = field(default_factory=free_port)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def init(self) -> None:
+        self._run(
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(self.directory / "data"),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        )
+
+    def start(self) -> None:
+        data = self.directory / "data"
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.directory} -c fsync=off"
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(self.directory / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
+
+    def stop(self) -> None:
+        """Fast shutdown: open connections are cut, as in a crash or failover."""
+        self._run(
+            str(PG_BIN / "pg_ctl"),
+            "-D",
+            str(self.directory / "data"),
+            "-w",
+            "-t",
+            "60",
+            "-m",
+            "fast",
+            "stop",
+        )
+
+
+@contextlib.contextmanager
+def throwaway_postgres() -> Iterator[ThrowawayPostgres]:
+    if not (PG_BIN / "initdb").exists():
+        message = f"{PG_BIN}/initdb is not installed (postgresql-15)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    directory = Path(tempfile.mkdtemp(prefix="hp-pg-"))
+    shutil.chown(directory, "postgres", "postgres")
+    cluster = ThrowawayPostgres(directory)
+    try:
+        cluster.init()
+        cluster.start()
+        yield cluster
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            cluster.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@dataclass
+class Pusher:
+    """Sends agent reports (one host, seq 1, 2, ...) like the agent does: each until it is
+    acknowledged, honouring Retry-After; records every answer."""
+
+    client: httpx.AsyncClient
+    host: str
+    instance: str
+    acked: list[int] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    retry_afters: list[str] = field(default_factory=list)
+    transport_errors: int = 0
+
+    async def push(self, seq: int) -> None:
+        from tests.backend.running import agent_report
+
+        body = agent_report(self.host, seq=seq, instance=self.instance)
+        while True:
+            try:
+                answer = await self.client.post("/ingest/metrics", json=body, headers=AUTH)
+            except httpx.TransportError:
+                self.transport_errors += 1
+                await asyncio.sleep(0.5)
+                continue
+            self.statuses.append(answer.status_code)
+            if answer.status_code == 200:
+                self.acked.append(seq)
+                return
+            assert answer.status_code == 503, answer.text
+            self.retry_afters.append(answer.headers.get("retry-after", ""))
+            await asyncio.sleep(min(2.0, float(answer.headers.get("retry-after", "1"))))
+
+    async def run(self, until: asyncio.Event, interval: float = 0.2) -> None:
+        seq = 0
+        while not until.is_set():
+            seq += 1
+            await self.push(seq)
+            await asyncio.sleep(interval)
