@@ -435,6 +435,9 @@ def build_image(
         name,
         "--network",
         "host",
+        # Docker's image format: OCI's has no HEALTHCHECK, which podman would otherwise drop.
+        "--format",
+        "docker",
         "--build-arg",
         f"BASE_IMAGE={base_image}",
         "--build-arg",
