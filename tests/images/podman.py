@@ -385,7 +385,8 @@ def context_digest(
     .dockerignore lets in), the wheelhouse's wheels and the base image's id."""
     digest = hashlib.sha256()
     digest.update(podman(env, "image", "inspect", "--format", "{{.Id}}", base_image).encode())
-    paths = [REPO / "docker" / f"{component}.Dockerfile", *(REPO / f for f in CONTEXT_FILES)]
+    paths = [REPO / "docker" / f"{component}.Dockerfile", REPO / ".dockerignore"]
+    paths += [REPO / name for name in CONTEXT_FILES]
     for package in CONTEXT_PACKAGES:
         paths += sorted(
             path
