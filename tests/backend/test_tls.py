@@ -177,3 +177,26 @@ async def test_hostpulse_backend_serve_with_tls_flags_serves_https(
             except TimeoutError:
                 process.kill()
                 await process.wait()
+
+
+async def test_optional_client_certificates_are_verified_when_sent(
+    pki: Pki, database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+) -> None:
+    settings = service_settings(
+        database_url,
+        redis_url,
+        redis_prefix,
+        tls_cert=pki.server_cert,
+        tls_key=pki.server_key,
+        tls_client_auth="optional",
+        tls_client_ca=pki.ca,
+    )
+    async with serve_tls(settings) as base_url:
+        for context in (trusting(pki.ca), trusting(pki.ca, pki.client_cert, pki.client_key)):
+            async with httpx.AsyncClient(base_url=base_url, verify=context) as client:
+                assert (await client.get("/readyz")).status_code == 200
+        stranger = trusting(pki.ca, pki.other_client_cert, pki.other_client_key)
+        async with httpx.AsyncClient(base_url=base_url, verify=stranger) as client:
+            refused = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+            with pytest.raises(refused):
+                await client.get("/readyz")

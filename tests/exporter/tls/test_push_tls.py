@@ -87,8 +87,16 @@ async def test_json_push_over_https_with_the_ca_file_and_a_required_client_certi
 
 
 async def test_a_backend_certificate_from_another_ca_is_refused_with_a_clear_reason(
-    pki: Pki, database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+    pki: Pki,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The environment's CA settings name the wrong CA: json_push.ca_file must win over them.
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(pki.other_ca))
     settings = service_settings(
         database_url, redis_url, redis_prefix, tls_cert=pki.server_cert, tls_key=pki.server_key
     )
