@@ -1,16 +1,23 @@
 """Where every accepted batch goes: the PostgreSQL writer queue, the Redis recent window and the
-live channel. PostgreSQL is the record; Redis being away only costs the live view some samples."""
+live channel. PostgreSQL is the record; Redis being away only costs the live view some samples.
+
+`accept` returns only once the batch is committed in PostgreSQL: a sender told "stored" never
+loses the batch to a killed process. Not committed within `commit_timeout` (PostgreSQL away or
+slow) → NotCommitted, a 503 with Retry-After; the batch stays queued and is written later, so
+the sender's retry finds it stored (agent reports are deduplicated, samples are idempotent)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from redis.exceptions import RedisError
 
-from backend.model import IngestBatch, concat
+from backend.model import IngestBatch, Overloaded, concat
 from backend.round_trips import SharedRoundTrip
 from backend.self_metrics import BackendMetrics
 
@@ -18,8 +25,20 @@ log = logging.getLogger(__name__)
 
 
 class BatchQueue(Protocol):
-    def enqueue(self, batch: IngestBatch) -> None:
-        """Queue for PostgreSQL; raises Overloaded when full."""
+    def enqueue(self, batch: IngestBatch) -> asyncio.Future[None]:
+        """Queue for PostgreSQL; raises Overloaded when full. Done when committed."""
+
+
+class NotCommitted(Overloaded):
+    """Queued, but not committed within the commit timeout: answer 503 with Retry-After. The
+    batch is still queued; `committed` tells when (or whether) it is stored."""
+
+    def __init__(self, retry_after_seconds: int, committed: asyncio.Future[None]) -> None:
+        super().__init__(retry_after_seconds)
+        self.args = (
+            f"not yet stored in PostgreSQL (it may be away); retry after {retry_after_seconds}s",
+        )
+        self.committed = committed
 
 
 class RedisSide(Protocol):
@@ -65,8 +84,12 @@ class IngestPipeline:
         redis_retry_pause: float = 1.0,
         max_waiting_batches: int = 10_000,
         forward: Callable[[IngestBatch], None] | None = None,
+        commit_timeout: float = 3.0,
     ) -> None:
+        if not commit_timeout > 0:
+            raise ValueError(f"commit_timeout must be > 0 seconds, got {commit_timeout!r}")
         self._writer = writer
+        self._commit_timeout = commit_timeout
         self._redis_side = redis_side
         self._metrics = metrics
         self._gate = RedisGate(redis_retry_pause)
@@ -75,9 +98,23 @@ class IngestPipeline:
         self._to_redis_shared = SharedRoundTrip(self._to_redis_merged, name="redis-flush")
 
     async def accept(self, batch: IngestBatch) -> None:
-        """Queue for PostgreSQL (raises Overloaded), then hand to forwarding, update the window
-        and publish live. Every ingest path reaches this point once per accepted batch."""
-        self._writer.enqueue(batch)
+        """Queue for PostgreSQL (raises Overloaded), hand to forwarding, update the window and
+        publish live, then wait for the commit (raises NotCommitted after `commit_timeout`).
+        Every ingest path reaches this point once per accepted batch."""
+        committed = self._writer.enqueue(batch)
+        await self._fan_out(batch)  # never raises: Redis failures only cost the live view
+        await self._wait_committed(committed)
+
+    async def _wait_committed(self, committed: asyncio.Future[None]) -> None:
+        if committed.done():
+            committed.result()
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(committed), self._commit_timeout)
+        except TimeoutError:
+            raise NotCommitted(max(1, math.ceil(self._commit_timeout)), committed) from None
+
+    async def _fan_out(self, batch: IngestBatch) -> None:
         self._metrics.ingest_request(batch.protocol)
         if self._forward is not None:
             self._forward(batch)

@@ -128,7 +128,9 @@ async def start_services(
             metrics.watch_leadership(f"forward:{stats.target}", stats.is_sending)
         metrics.watch_forwarding(forward_stats)
         forward = outbox.offer
-    pipeline = IngestPipeline(writer, fanout, metrics, forward=forward)
+    pipeline = IngestPipeline(
+        writer, fanout, metrics, forward=forward, commit_timeout=settings.ingest_commit_timeout
+    )
 
     if settings.scrape_targets:
         scraper = Scraper(list(settings.scrape_targets), pipeline)
@@ -154,9 +156,11 @@ async def start_services(
     await start_alerting(
         stack, settings, pool, redis, hub, feed, metrics, on_transition=summary_feed.on_alert
     )
-    return assemble_services(
+    services = assemble_services(
         settings, metrics, pool, redis, writer, window, hub, subscriber, summary_feed, pipeline
     )
+    stack.push_async_callback(services.deduplicator.aclose)
+    return services
 
 
 async def _stored_alerts(pool: asyncpg.Pool) -> list[tuple[str, dict[str, str], str]]:

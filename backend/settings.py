@@ -76,8 +76,11 @@ class BackendSettings(LayeredSettings):
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     writer_queue_max_samples: int = Field(default=200_000, ge=1)
     writer_batch_samples: int = Field(default=5_000, ge=1)
-    writer_flush_interval: Duration = 0.2
+    # Ingest answers once its batch is committed: the writer gathers for at most this long.
+    writer_flush_interval: Duration = 0.02
     shutdown_timeout: Duration = 10.0
+    # Ingest not committed in PostgreSQL within this → 503 + Retry-After (the batch stays queued).
+    ingest_commit_timeout: Duration = Field(default=3.0, gt=0)
     partition_maintenance_interval: Duration = 3600.0
     # Scraping, retention, sealing and each forward target run in one process of all those on
     # the database (backend/leadership.py); the others check this often whether to take over.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import asyncpg
 import httpx
@@ -19,6 +20,37 @@ from backend.notify.senders import attempt
 log = logging.getLogger(__name__)
 
 _BATCH = 20
+
+
+class OutageLog:
+    """One warning when PostgreSQL goes away (no traceback: the cause is outside this code),
+    a reminder at most every `every` seconds while it stays away, one line when it is back."""
+
+    def __init__(self, every: float = 60.0) -> None:
+        self._every = every
+        self._since: float | None = None
+        self._last_logged = 0.0
+        self._failures = 0
+
+    def failed(self, error: BaseException, now: float) -> None:
+        self._failures += 1
+        if self._since is None:
+            self._since = self._last_logged = now
+            log.warning("notification delivery paused: PostgreSQL unreachable (%r)", error)
+        elif now - self._last_logged >= self._every:
+            self._last_logged = now
+            log.warning(
+                "notification delivery still paused after %.0f s (%d attempts): %r",
+                now - self._since,
+                self._failures,
+                error,
+            )
+
+    def succeeded(self, now: float) -> None:
+        if self._since is not None:
+            log.info("notification delivery resumed after %.0f s", now - self._since)
+        self._since = None
+        self._failures = 0
 
 
 def retry_delay(attempts: int, initial: float, maximum: float) -> float:
@@ -45,6 +77,7 @@ class DeliveryWorker:
         self._poll_interval = poll_interval
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._outage = OutageLog()
 
     def wake(self) -> None:
         """New deliveries were enqueued here: send without waiting for the next poll."""
@@ -64,8 +97,10 @@ class DeliveryWorker:
                 try:
                     while await self.send_due(client):
                         pass
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                    log.exception("notification delivery failed; retrying")
+                except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
+                    self._outage.failed(e, time.monotonic())
+                else:
+                    self._outage.succeeded(time.monotonic())
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
                 self._wakeup.clear()

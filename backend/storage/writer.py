@@ -2,6 +2,8 @@
 
 A failed write (connection lost, PostgreSQL restarting) is retried with backoff, never dropped;
 meanwhile the queue fills and `enqueue` raises Overloaded, which ingest answers with 503.
+`enqueue` returns a future that is done once the batch is committed (or failed with the reason
+it never will be), so ingest can answer only for what PostgreSQL holds.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from collections import deque
 import asyncpg
 import orjson
 
-from backend.model import IngestBatch, Overloaded
+from backend.model import IngestBatch, InvalidSample, Overloaded
 from backend.storage.postgres import Connection
 from backend.storage.rollups import ms_to_datetime, refresh_all_rollups
 from backend.storage.series_ids import SeriesIds
@@ -63,6 +65,8 @@ class SampleWriter:
         self._retry_initial = retry_initial_seconds
         self._retry_max = retry_max_seconds
         self._queue: deque[PendingItem] = deque()
+        # Each queued item's commit future, by id(item): done when its transaction commits.
+        self._commits: dict[int, asyncio.Future[None]] = {}
         self._queued = 0  # rows + snapshots waiting in _queue
         self._inflight: list[PendingItem] = []
         self._inflight_size = 0
@@ -95,13 +99,19 @@ class SampleWriter:
         oldest = self._inflight[0] if self._inflight else (self._queue[0] if self._queue else None)
         return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest.enqueued_at)
 
-    def enqueue(self, batch: IngestBatch) -> None:
-        """Queue a batch for PostgreSQL; raises Overloaded when full, InvalidSample if bad."""
+    def enqueue(self, batch: IngestBatch) -> asyncio.Future[None]:
+        """Queue a batch for PostgreSQL; raises Overloaded when full, InvalidSample if bad.
+
+        The future is done when the batch is committed; it fails with InvalidSample if
+        PostgreSQL refuses it as data, or Overloaded if the writer stops before writing it."""
         if self._stopping:
             raise RuntimeError("the sample writer is stopped")
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        committed.add_done_callback(_observe)
         size = len(batch.samples) + len(batch.process_snapshots)
         if size == 0:
-            return
+            committed.set_result(None)
+            return committed
         depth = self.queue_depth
         # A batch larger than the whole queue is still accepted into an empty queue.
         if depth > 0 and depth + size > self._max_queue:
@@ -109,10 +119,23 @@ class SampleWriter:
         keys, times, values = self._validated.rows(batch.samples)
         snapshots = [encode_snapshot(snapshot) for snapshot in batch.process_snapshots]
         was_empty = not self._queue
-        self._queue.append(PendingItem(keys, times, values, snapshots, time.monotonic()))
+        item = PendingItem(keys, times, values, snapshots, time.monotonic())
+        self._queue.append(item)
+        self._commits[id(item)] = committed
         self._queued += size
         if was_empty or self._queued >= self._batch:
             self._wake.set()
+        return committed
+
+    def _settle(self, items: list[PendingItem], error: BaseException | None = None) -> None:
+        for item in items:
+            committed = self._commits.pop(id(item), None)
+            if committed is None or committed.done():
+                continue
+            if error is None:
+                committed.set_result(None)
+            else:
+                committed.set_exception(error)
 
     async def start(self) -> None:
         if self._task is None:
@@ -134,8 +157,10 @@ class SampleWriter:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
+            unwritten = self._inflight + list(self._queue)
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            self._settle(unwritten, Overloaded(1))
             log.error(
                 "sample writer stopped with samples unwritten",
                 extra={"fields": {"unwritten": self.queue_depth, "timeout": timeout}},
@@ -186,6 +211,7 @@ class SampleWriter:
             self._inflight_size = sum(item.size for item in self._inflight)
             try:
                 await self._write_with_retry(self._inflight)
+                self._settle(self._inflight)
             finally:
                 self._inflight = []
                 self._inflight_size = 0
@@ -245,6 +271,7 @@ class SampleWriter:
             return
         dropped = items[0].size
         self.dropped_samples += dropped
+        self._settle(items, InvalidSample(f"PostgreSQL refused the batch as data: {error!r}"))
         log.error(
             "dropping an ingest batch PostgreSQL rejects as data",
             extra={"fields": {"error": repr(error), "samples": dropped}},
@@ -285,3 +312,10 @@ class SampleWriter:
                 "SELECT hostpulse_ensure_head_partition($1)", ms_to_datetime(window * _WINDOW_MS)
             )
             self._known_windows.add(window)
+
+
+def _observe(committed: asyncio.Future[None]) -> None:
+    """Mark a failure as seen: a request that stopped waiting must not leave an "exception was
+    never retrieved" warning behind."""
+    if not committed.cancelled():
+        committed.exception()

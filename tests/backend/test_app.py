@@ -7,10 +7,14 @@ from typing import Any
 
 import asyncpg
 
+from backend.ingest import json_report
+from backend.ingest.limits import IngestLimits
+from backend.model import IngestBatch
 from tests.backend.running import (
     AUTH,
     RunningBackend,
     agent_report,
+    now_ms,
     serve,
     service_settings,
     wait_for,
@@ -112,17 +116,31 @@ async def test_self_metrics_are_promtool_clean_and_count_ingest(
     assert openmetrics.text.endswith("# EOF\n")
 
 
+def to_batch_of(document: dict[str, Any]) -> IngestBatch:
+    """The samples the backend makes of an agent document (to count what must be stored)."""
+    limits = IngestLimits(max_body_bytes=10_000_000, max_age_ms=86_400_000)
+    reports = json_report.translate_document(
+        document, now_ms=now_ms(), limits=limits, shape_checked=False
+    )
+    return json_report.to_batch(reports)
+
+
 async def test_shutdown_flushes_the_writer(
     database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
 ) -> None:
     # A long flush interval: the samples are still queued when the server is told to stop.
-    settings = service_settings(database_url, redis_url, redis_prefix, writer_flush_interval=30)
+    # Ingest answers only for committed samples: this one is told to retry (503), but what it
+    # queued is written at shutdown all the same (the retry then finds it stored).
+    settings = service_settings(
+        database_url, redis_url, redis_prefix, writer_flush_interval=30, ingest_commit_timeout=0.5
+    )
     async with serve(settings) as backend:
         response = await backend.client.post(
             "/ingest/metrics", json=agent_report("flush-1", cores=4), headers=AUTH
         )
-        assert response.status_code == 200
-        accepted = response.json()["samples"]
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+    accepted = len(to_batch_of(agent_report("flush-1", cores=4)).samples)
     connection = await asyncpg.connect(database_url)
     try:
         stored = await connection.fetchval(

@@ -9,7 +9,7 @@ import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from backend.model import IngestBatch, Overloaded, Sample
-from backend.pipeline import IngestPipeline
+from backend.pipeline import IngestPipeline, NotCommitted
 from backend.self_metrics import BackendMetrics
 
 
@@ -17,11 +17,18 @@ from backend.self_metrics import BackendMetrics
 class FakeWriter:
     full: bool = False
     batches: list[IngestBatch] = field(default_factory=list)
+    commits: list[asyncio.Future[None]] = field(default_factory=list)
+    commit_at_once: bool = True
 
-    def enqueue(self, batch: IngestBatch) -> None:
+    def enqueue(self, batch: IngestBatch) -> asyncio.Future[None]:
         if self.full:
             raise Overloaded(2)
         self.batches.append(batch)
+        committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.commit_at_once:
+            committed.set_result(None)
+        self.commits.append(committed)
+        return committed
 
 
 @dataclass
@@ -77,3 +84,21 @@ async def test_redis_outage_keeps_accepting_then_resumes_by_itself() -> None:
     await asyncio.sleep(0.25)
     await pipe.accept(batch(3.0))
     assert redis.calls == [[3.0]]
+
+
+async def test_accept_returns_only_once_the_batch_is_committed() -> None:
+    """The sender is told "stored" only for what PostgreSQL holds (a killed backend must not
+    have acknowledged anything still in its queue); too slow a commit is a 503 to retry."""
+    writer = FakeWriter(commit_at_once=False)
+    pipeline = IngestPipeline(writer, FakeRedisSide(), BackendMetrics(), commit_timeout=0.3)
+    answer = asyncio.create_task(pipeline.accept(batch(1.0)))
+    await asyncio.sleep(0.1)
+    assert not answer.done()  # queued and published, but not committed yet
+    writer.commits[0].set_result(None)
+    await asyncio.wait_for(answer, 1)
+
+    late = asyncio.create_task(pipeline.accept(batch(2.0)))
+    with pytest.raises(NotCommitted) as caught:
+        await asyncio.wait_for(late, 5)
+    assert caught.value.retry_after_seconds == 1
+    assert caught.value.committed is writer.commits[1]  # still queued: written later

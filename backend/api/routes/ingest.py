@@ -19,8 +19,10 @@ from pydantic import BaseModel
 
 from backend.api.deps import AgentTokenDep, services
 from backend.ingest import json_report, otlp, remote_write, report_schema_check
+from backend.ingest.dedup import Claim
 from backend.ingest.limits import IngestError, decode_content_encoding, too_large
 from backend.model import IngestBatch, InvalidSample, Overloaded
+from backend.pipeline import NotCommitted
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,10 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"description": "Body larger than `max_body_bytes`, as sent or after decompression."},
     415: {"description": "Unsupported Content-Type or Content-Encoding."},
     422: {"description": "Valid encoding but invalid content; `detail` names the field path."},
-    503: {"description": "The writer queue is full; retry after `Retry-After` seconds."},
+    503: {
+        "description": "Not stored: the writer queue is full or PostgreSQL did not commit in "
+        "time; retry after `Retry-After` seconds."
+    },
 }
 
 
@@ -140,14 +145,22 @@ async def ingest_json_body(request: Request) -> Response:
         reports: list[json_report.TranslatedReport] = await _off_loop(len(body), translate)
         dedup = services(request).deduplicator
         keys = [(r.instance_id, r.seq) for r in reports]
-        fresh = await dedup.claim(keys)
-        chosen = [r for r, new in zip(reports, fresh, strict=True) if new]
+        found = await dedup.claim(keys)
+        claimed = [k for k, claim in zip(keys, found, strict=True) if claim == Claim.NEW]
+        if Claim.BUSY in found:  # an earlier attempt is being stored: its outcome decides
+            await dedup.release(claimed)
+            raise Overloaded(1)
+        chosen = [r for r, claim in zip(reports, found, strict=True) if claim == Claim.NEW]
         batch = json_report.to_batch(chosen)
         try:
             await _accept(request, batch)
-        except BaseException:
-            await dedup.release([k for k, new in zip(keys, fresh, strict=True) if new])
+        except NotCommitted as exc:  # still queued: stored or released when the write ends
+            dedup.settle_when(claimed, exc.committed)
             raise
+        except BaseException:
+            await dedup.release(claimed)
+            raise
+        await dedup.stored(claimed)
         result = {  # JsonIngestResult, without a model to build on every request
             "accepted_reports": len(chosen),
             "duplicate_reports": len(reports) - len(chosen),

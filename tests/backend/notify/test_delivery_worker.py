@@ -162,3 +162,26 @@ async def test_a_later_notification_waits_for_an_earlier_one_to_the_same_target(
     finally:
         await sender.stop()
     assert [r.body["status"] for r in receiver.received] == ["firing", "resolved"]
+
+
+def test_a_database_outage_is_one_warning_not_a_traceback_per_poll(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The worker polls every 0.5 s: during a PostgreSQL outage it used to log a traceback each
+    time. Now: one warning, a reminder a minute later, one line when it is back."""
+    from backend.notify.delivery_worker import OutageLog
+
+    outage = OutageLog(every=60.0)
+    error = ConnectionRefusedError(111, "Connect call failed")
+    with caplog.at_level("INFO", logger="backend.notify.delivery_worker"):
+        for tick in range(100):  # 50 s of polls
+            outage.failed(error, now=1000.0 + tick * 0.5)
+        assert [r.levelname for r in caplog.records] == ["WARNING"]
+        assert caplog.records[0].exc_info is None
+        assert "PostgreSQL unreachable" in caplog.records[0].getMessage()
+        outage.failed(error, now=1061.0)
+        assert "still paused after 61 s (101 attempts)" in caplog.records[-1].getMessage()
+        outage.succeeded(now=1070.0)
+        outage.succeeded(now=1071.0)
+    assert [r.levelname for r in caplog.records] == ["WARNING", "WARNING", "INFO"]
+    assert "resumed after 70 s" in caplog.records[-1].getMessage()
