@@ -31,7 +31,9 @@ from tests.k8s import pod_runner
 from tests.k8s.pod_runner import HarnessError, Manifest, PodPlan, ProbeResult
 from tests.k8s.rendering import find
 
-pytestmark = [pytest.mark.images, pytest.mark.slow]
+# The first test also builds the images (tests/images fixtures, cached by podman's layers): a
+# rebuild after a code change takes minutes on a loaded machine.
+pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(900)]
 
 NODE_NAME = "harness-node"
 # Services whose pods the harness runs on its node (so they resolve to the node's loopback).
