@@ -26,14 +26,14 @@ import pytest
 import redis
 
 from tests.conftest import ADMIN_DSN, REDIS_URL, require_program
-from tests.images.conftest import base_image, hostpulse_images, podman_env  # noqa: F401
+from tests.images.fixtures import IMAGE_TEST_TIMEOUT
+from tests.images.podman import project_version
 from tests.k8s import pod_runner
 from tests.k8s.pod_runner import HarnessError, Manifest, PodPlan, ProbeResult
 from tests.k8s.rendering import find
 
-# The first test also builds the images (tests/images fixtures, cached by podman's layers): a
-# rebuild after a code change takes minutes on a loaded machine.
-pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(900)]
+# The first test also builds the images (tests/images/fixtures.py, registered in tests/conftest.py).
+pytestmark = [pytest.mark.images, pytest.mark.slow, pytest.mark.timeout(IMAGE_TEST_TIMEOUT)]
 
 NODE_NAME = "harness-node"
 # Services whose pods the harness runs on its node (so they resolve to the node's loopback).
@@ -93,12 +93,15 @@ def _settings(manifests: list[Manifest], prefix: str) -> Manifest:
 @pytest.fixture(scope="module")
 def manifests(
     rendered: dict[str, list[Manifest]],
+    hostpulse_images: dict[str, str],
     backend_database: tuple[str, str],
     redis_prefix: str,
 ) -> list[Manifest]:
     """The rendered minikube overlay, with only the backend's database name, role and Redis key
-    prefix made private to this run (host names and ports stay the manifests')."""
+    prefix made private to this run (host names and ports stay the manifests'), and this
+    checkout's build of each HostPulse image."""
     objects = copy.deepcopy(rendered["minikube"])
+    _use_this_checkouts_images(objects, hostpulse_images)
     settings = _settings(objects, "hostpulse-backend-settings-")["data"]
     role, database = backend_database
     url = settings["DATABASE_URL"]
@@ -106,6 +109,23 @@ def manifests(
     settings["DATABASE_URL"] = f"postgresql://{role}@postgres:5432/{database}"
     settings["HOSTPULSE_REDIS_PREFIX"] = redis_prefix
     return objects
+
+
+def _use_this_checkouts_images(objects: list[Manifest], images: dict[str, str]) -> None:
+    """Each manifest names `localhost/hostpulse-<component>:<version>` (what scripts/build-images
+    tags); the run uses the image the fixture built from this checkout for that component (its
+    content-addressed tag: the `<version>` tag in the shared podman storage may be another
+    checkout's build)."""
+    version = project_version()
+    for manifest in objects:
+        template = (manifest.get("spec") or {}).get("template")
+        if not template:
+            continue
+        spec = template["spec"]
+        for container in [*spec.get("initContainers", []), *spec["containers"]]:
+            for component, built in images.items():
+                if container["image"] == f"localhost/hostpulse-{component}:{version}":
+                    container["image"] = built
 
 
 def _plans(objects: list[Manifest]) -> dict[str, PodPlan]:
@@ -121,16 +141,15 @@ def _plans(objects: list[Manifest]) -> dict[str, PodPlan]:
 @pytest.fixture(scope="module")
 def cluster(
     require_slirp4netns: None,
-    podman_env: dict[str, str],  # noqa: F811
-    base_image: str,  # noqa: F811
-    hostpulse_images: dict[str, str],  # noqa: F811
+    podman_env: dict[str, str],
+    base_image: str,
+    hostpulse_images: dict[str, str],
     manifests: list[Manifest],
 ) -> Iterator[tuple[pod_runner.Node, dict[str, pod_runner.RunningContainer]]]:
     """The backend, dashboard and agent pods on one harness node, started in that order."""
     plans = _plans(manifests)
-    for plan in plans.values():
-        for planned in plan.containers:
-            assert planned.image in hostpulse_images.values(), planned.image
+    images = {c.image for plan in plans.values() for c in plan.containers}
+    assert images == set(hostpulse_images.values()), images
     with pod_runner.node(
         podman_env, base_image, manifests, list(plans.values()), SERVICES_ON_NODE
     ) as n:
@@ -240,9 +259,9 @@ def _run_mutated(
 
 
 def test_a_renamed_env_var_fails_the_backend_pod(
-    podman_env: dict[str, str],  # noqa: F811
-    base_image: str,  # noqa: F811
-    hostpulse_images: dict[str, str],  # noqa: F811
+    podman_env: dict[str, str],
+    base_image: str,
+    hostpulse_images: dict[str, str],
     require_slirp4netns: None,
     manifests: list[Manifest],
 ) -> None:
@@ -258,9 +277,9 @@ def test_a_renamed_env_var_fails_the_backend_pod(
 
 
 def test_a_wrong_command_fails(
-    podman_env: dict[str, str],  # noqa: F811
-    base_image: str,  # noqa: F811
-    hostpulse_images: dict[str, str],  # noqa: F811
+    podman_env: dict[str, str],
+    base_image: str,
+    hostpulse_images: dict[str, str],
     require_slirp4netns: None,
     manifests: list[Manifest],
 ) -> None:
@@ -273,9 +292,9 @@ def test_a_wrong_command_fails(
 
 
 def test_a_wrong_container_port_fails(
-    podman_env: dict[str, str],  # noqa: F811
-    base_image: str,  # noqa: F811
-    hostpulse_images: dict[str, str],  # noqa: F811
+    podman_env: dict[str, str],
+    base_image: str,
+    hostpulse_images: dict[str, str],
     require_slirp4netns: None,
     manifests: list[Manifest],
 ) -> None:
