@@ -131,3 +131,27 @@ def test_in_cluster_prometheus_config_passes_promtool(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_grafana_has_every_variable_its_provisioning_reads(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """Grafana expands `$VAR`, `${VAR}` and `$__env{VAR}` in provisioning files from its
+    environment; an unset one becomes an empty URL or password."""
+    import re
+
+    from tests.k8s import pod_runner
+
+    used: set[str] = set()
+    for path in (K8S / "base" / "grafana" / "provisioning").rglob("*.yaml"):
+        text = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        used |= set(re.findall(r"\$__env\{(\w+)\}", text))
+        used |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)\}?", text))
+    assert used, "the datasources read their addresses from the environment"
+    for overlay, manifests in rendered.items():
+        env = pod_runner.plan_pod(manifests, "Deployment", "grafana").container("grafana").env
+        missing = used - set(env)
+        assert not missing, (overlay, missing)
+        assert all(env[name] for name in used), overlay
