@@ -579,6 +579,13 @@ class Container:
         )
         return state.stdout.decode().strip() == "true"
 
+    def stop(self, seconds: int = 20) -> int:
+        """`podman stop` (the image's STOPSIGNAL, then SIGKILL after `seconds`); the exit code:
+        0 for a process that shut down on the signal, 137 for one that had to be killed."""
+        podman(self.env, "stop", "--time", str(seconds), self.name, timeout=seconds + 60)
+        code = podman(self.env, "inspect", "--format", "{{.State.ExitCode}}", self.name)
+        return int(code.strip())
+
     def exec(self, *command: str) -> str:
         return podman(self.env, "exec", self.name, *command, timeout=60)
 
