@@ -3,7 +3,8 @@
 They read only schema `grafana` (042_grafana_reader.sql), as the read-only role
 `hostpulse_grafana`. Values go through grafana.metric_values / metric_rates, which pick raw
 samples, 1-minute or 1-hour rollups by the range, so 30 days stay fast. Multi-value variables are
-quoted lists (`'a','b'`), used as `ARRAY[$host]` or `IN ($host)`."""
+quoted lists (`'a','b'`), always used as `ARRAY[$host]::text[]` (an empty selection is an empty
+array, not the syntax error `IN ()` would be)."""
 
 # ruff: noqa: S608  (these strings are SQL for Grafana to run; nothing here executes them)
 from __future__ import annotations
@@ -47,8 +48,10 @@ def rates(metric: str, group: str, legend: str) -> str:
     )
 
 
-def host_variable(query: str) -> Json:
-    return query_variable("host", "Host", query, datasource=POSTGRES, sql_query=True)
+def host_variable(query: str, *, include_all: bool = True) -> Json:
+    return query_variable(
+        "host", "Host", query, datasource=POSTGRES, sql_query=True, include_all=include_all
+    )
 
 
 def history() -> Json:
@@ -260,14 +263,21 @@ def history() -> Json:
         "A host's CPU, memory, load, swap, threads, handles, disk and network history from "
         "HostPulse's own PostgreSQL: raw samples, 1-minute or hourly rollups by the range.",
         ["host", "history", "postgresql"],
-        [host_variable("SELECT host FROM grafana.hosts ORDER BY 1")],
+        # No All: a host's history, several hosts ticked to compare; All over a fleet of
+        # 2,000 hosts would read every series of the fleet for each panel.
+        [host_variable("SELECT host FROM grafana.hosts ORDER BY 1", include_all=False)],
         layout,
         time_from="now-6h",
         refresh="1m",
     )
 
 
-FILTER = "host IN ($host) AND rule IN ($rule) AND severity IN ($severity)"
+# `= ANY (ARRAY[...]::text[])` rather than `IN (...)`: with nothing ticked Grafana sends an empty
+# list, and `IN ()` is a syntax error where an empty array simply matches nothing.
+FILTER = (
+    "host = ANY (ARRAY[$host]::text[]) AND rule = ANY (ARRAY[$rule]::text[])\n"
+    "  AND severity = ANY (ARRAY[$severity]::text[])"
+)
 
 
 def alerts() -> Json:

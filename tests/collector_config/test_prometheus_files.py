@@ -99,7 +99,7 @@ def test_every_alert_fires_resolves_and_stays_silent_in_the_unit_tests() -> None
 
 
 def test_alerts_match_the_backends_default_rules() -> None:
-    """Same name (HostPulse + the backend's), threshold and `for` as backend/alerts/defaults.yml."""
+    """Same name (HostPulse + the name), thresholds and `for` as backend/alerts/defaults.yml."""
     ours = {alert["alert"]: alert for alert in alerts()}
     for rule in load(BACKEND_DEFAULT_RULES)["rules"]:
         alert = ours.get(f"HostPulse{rule['name']}")
@@ -109,6 +109,9 @@ def test_alerts_match_the_backends_default_rules() -> None:
         if rule.get("kind") != "absent":
             assert f"{rule['op']} {rule['threshold']}" in alert["expr"], rule["name"]
             assert rule["metric"] in alert["expr"], rule["name"]
+            # Hysteresis: a firing alert is kept alive until the resolve threshold is crossed.
+            assert f"{rule['op']} {rule['resolve_threshold']}" in alert["expr"], rule["name"]
+            assert f'ALERTS{{alertname="{alert["alert"]}", alertstate="firing"}}' in alert["expr"]
     assert "HostPulseCollectorFailing" in ours
 
 
