@@ -362,6 +362,7 @@ class Pusher:
     host: str
     instance: str
     acked: list[int] = field(default_factory=list)
+    acked_times: list[int] = field(default_factory=list)  # each acked report's time, unix ms
     statuses: list[int] = field(default_factory=list)
     retry_afters: list[str] = field(default_factory=list)
     transport_errors: int = 0
@@ -369,7 +370,8 @@ class Pusher:
     async def push(self, seq: int) -> None:
         from tests.backend.running import agent_report
 
-        body = agent_report(self.host, seq=seq, instance=self.instance)
+        at = int(time.time() * 1000)
+        body = agent_report(self.host, seq=seq, instance=self.instance, time_ms=at)
         while True:
             try:
                 answer = await self.client.post("/ingest/metrics", json=body, headers=AUTH)
@@ -380,6 +382,7 @@ class Pusher:
             self.statuses.append(answer.status_code)
             if answer.status_code == 200:
                 self.acked.append(seq)
+                self.acked_times.append(at)
                 return
             assert answer.status_code == 503, answer.text
             self.retry_afters.append(answer.headers.get("retry-after", ""))
@@ -391,3 +394,17 @@ class Pusher:
             seq += 1
             await self.push(seq)
             await asyncio.sleep(interval)
+
+
+async def snapshot_times(database_url: str, host: str) -> list[int]:
+    """The report time (unix ms) of every process table stored for `host`, duplicates kept."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT (extract(epoch FROM time) * 1000)::bigint AS ms FROM process_snapshots"
+            " WHERE host = $1",
+            host,
+        )
+    finally:
+        await conn.close()
+    return [int(row["ms"]) for row in rows]
