@@ -408,3 +408,48 @@ async def snapshot_times(database_url: str, host: str) -> list[int]:
     finally:
         await conn.close()
     return [int(row["ms"]) for row in rows]
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of the test's own on its own port (nothing kept on disk), so the test can
+    stop it and start a fresh, empty one in its place, as a Redis restart does."""
+
+    program: str
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            self.program,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not listen on {self.port} within 20s")
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
