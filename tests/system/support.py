@@ -14,6 +14,8 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -453,3 +455,87 @@ class OwnRedis:
         if self.process is not None and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+
+
+class FaultyProxy:
+    """A TCP proxy (127.0.0.1, its own port) between agents and the backend whose behaviour the
+    test switches: `pass`, `latency` (each chunk held `latency` seconds), `reset` (connections
+    aborted with RST) and `blackhole` (connections accepted, data swallowed, nothing answered).
+    A switch applies to open connections too."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.mode = "pass"
+        self.latency = 0.3
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await self._server.wait_closed()
+
+    def _reset(self, *writers: asyncio.StreamWriter) -> None:
+        for writer in writers:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # linger 0: close sends RST, as a crashed middlebox would
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            if self.mode == "reset":
+                self._reset(writer)
+                return
+            if self.mode == "blackhole":
+                while await reader.read(65536):
+                    pass
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(
+                    "127.0.0.1", self.upstream_port
+                )
+            except OSError:
+                self._reset(writer)
+                return
+            self._writers.add(up_writer)
+            await asyncio.gather(
+                self._pipe(reader, up_writer, writer), self._pipe(up_reader, writer, up_writer)
+            )
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, peer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while chunk := await source.read(65536):
+                if self.mode == "latency":
+                    await asyncio.sleep(self.latency)
+                if self.mode == "reset":
+                    self._reset(sink, peer)
+                    return
+                if self.mode == "blackhole":
+                    continue
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            self._reset(sink, peer)
+        finally:
+            self._writers.discard(sink)
+            if not sink.transport.is_closing():
+                sink.close()
