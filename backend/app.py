@@ -11,6 +11,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from backend.api.errors import install_error_handlers
 from backend.api.json_fast_path import JsonIngestFastPath
 from backend.api.routes import (
     agent_tokens,
@@ -100,6 +101,7 @@ def create_app(settings: BackendSettings) -> FastAPI:
         openapi_tags=TAGS,
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     app.add_middleware(JsonIngestFastPath)  # innermost: inside metrics and security
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     install_security(app, settings.security, settings.cors_origins)

@@ -39,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="listen port (default 8000)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
+    serve.add_argument("--tls-cert", type=Path, metavar="FILE", help="PEM certificate: serve HTTPS")
+    serve.add_argument("--tls-key", type=Path, metavar="FILE", help="PEM private key of --tls-cert")
+    serve.add_argument(
+        "--tls-client-auth",
+        choices=["none", "optional", "required"],
+        help="ask clients for a certificate signed by --tls-client-ca (default none)",
+    )
+    serve.add_argument("--tls-client-ca", type=Path, metavar="FILE", help="PEM CA of client certs")
 
     migrate = commands.add_parser("migrate", help="apply pending database migrations")
     migrate.add_argument("--config", type=Path, default=argparse.SUPPRESS, help="settings file")
@@ -60,7 +68,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     overrides: dict[str, Any] = {}
     if args.command == "serve":
-        overrides = {"host": args.host, "port": args.port, "workers": args.workers}
+        overrides = {
+            "host": args.host,
+            "port": args.port,
+            "workers": args.workers,
+            "tls_cert": args.tls_cert,
+            "tls_key": args.tls_key,
+            "tls_client_auth": args.tls_client_auth,
+            "tls_client_ca": args.tls_client_ca,
+        }
     try:
         settings = load_settings(args.config, overrides)
     except ConfigError as exc:
@@ -88,6 +104,11 @@ def serve(settings: BackendSettings, config: Path | None) -> int:
         os.environ["HOSTPULSE_CONFIG_FILE"] = str(config.resolve())
     os.environ["HOSTPULSE_HOST"] = settings.host
     os.environ["HOSTPULSE_PORT"] = str(settings.port)
+    for name in ("tls_cert", "tls_key", "tls_client_ca"):
+        value = getattr(settings, name)
+        if value is not None:
+            os.environ[f"HOSTPULSE_{name.upper()}"] = str(Path(value).resolve())
+    os.environ["HOSTPULSE_TLS_CLIENT_AUTH"] = settings.tls_client_auth
     uvicorn.run(
         "backend.cli:served_app",
         factory=True,
@@ -102,6 +123,7 @@ def serve(settings: BackendSettings, config: Path | None) -> int:
         ws_max_size=64 * 1024,
         # Compressing each frame once per client costs more CPU than the whole fan-out.
         ws_per_message_deflate=False,
+        **settings.uvicorn_ssl_options(),
     )
     return 0
 

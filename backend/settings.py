@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic import field_validator as _field_validator
+from pydantic import model_validator as _model_validator
 from pydantic_settings import SettingsConfigDict
 
 from backend.alerts.settings import AlertingSettings
@@ -17,6 +18,7 @@ from backend.ratelimit.settings import RateLimitSettings
 from backend.security import SecuritySettings, check_cors_origins
 from backend.storage.retention import RetentionSettings
 from backend.storage.sealing import SealingSettings
+from backend.tls import ClientAuth, check_tls_files, uvicorn_ssl_options
 from conventions.settings_sources import ConfigError, Duration, LayeredSettings, load_layered
 
 __all__ = ["BackendSettings", "ConfigError", "ScrapeTarget", "load_settings"]
@@ -97,6 +99,12 @@ class BackendSettings(LayeredSettings):
     sealing: SealingSettings = Field(default_factory=SealingSettings)
     security: SecuritySettings = Field(default_factory=SecuritySettings)
     forward: ForwardSettings = Field(default_factory=ForwardSettings)
+    # HTTPS and WSS when both are set (PEM files, read at start-up; docs/tls.md).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Client certificates: none | optional (verified when sent) | required (refused without one).
+    tls_client_auth: ClientAuth = "none"
+    tls_client_ca: Path | None = None
 
     _cors_origins = _field_validator("cors_origins")(check_cors_origins)
 
@@ -106,6 +114,17 @@ class BackendSettings(LayeredSettings):
         if not value.startswith(("postgres://", "postgresql://")):
             raise ValueError("must be a postgresql:// URL")
         return value
+
+    @_model_validator(mode="after")
+    def _tls_files(self) -> BackendSettings:
+        check_tls_files(self.tls_cert, self.tls_key, self.tls_client_auth, self.tls_client_ca)
+        return self
+
+    def uvicorn_ssl_options(self) -> dict[str, Any]:
+        """uvicorn's ssl_* arguments for these settings ({} without TLS)."""
+        return uvicorn_ssl_options(
+            self.tls_cert, self.tls_key, self.tls_client_auth, self.tls_client_ca
+        )
 
     @_field_validator("redis_url")
     @classmethod
@@ -132,4 +151,6 @@ def load_settings(
             line = line.replace(
                 f": {env_name}:", f": {field} (or env {env_name.removeprefix('HOSTPULSE_')}):"
             )
+        # The TLS check spans several fields; its reason starts with the one to fix.
+        line = line.replace(": (top level): tls_", ": tls_")
         raise ConfigError(line) from exc.__cause__

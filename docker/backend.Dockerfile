@@ -59,13 +59,18 @@ RUN groupadd --system --gid 10001 hostpulse \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin hostpulse
 COPY --from=builder /opt/hostpulse /opt/hostpulse
+# HOSTPULSE_HOST/HOSTPULSE_PORT: where `serve` listens (flags --host/--port override them).
 ENV PATH=/opt/hostpulse/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    HOSTPULSE_HOST=0.0.0.0 \
+    HOSTPULSE_PORT=8000
 USER 10001:10001
 EXPOSE 8000
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+# /healthz (liveness: never depends on PostgreSQL) on HOSTPULSE_HOST:HOSTPULSE_PORT (a wildcard
+# address is asked on loopback); a port given as `serve --port N` instead is not seen here.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request as r; h = os.environ.get('HOSTPULSE_HOST', '127.0.0.1'); h = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); p = os.environ.get('HOSTPULSE_PORT', '8000'); r.urlopen(f'http://[{h}]:{p}/healthz' if ':' in h else f'http://{h}:{p}/healthz', timeout=4)"]
 ENTRYPOINT ["hostpulse-backend"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["serve"]

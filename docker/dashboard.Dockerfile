@@ -66,7 +66,8 @@ ENV PATH=/opt/hostpulse/bin:$PATH \
 USER 10001:10001
 EXPOSE 8080
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
+# /healthz on HOSTPULSE_DASHBOARD_HOST:HOSTPULSE_DASHBOARD_PORT (a wildcard address: on loopback).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request as r; h = os.environ.get('HOSTPULSE_DASHBOARD_HOST', '127.0.0.1'); h = {'0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); p = os.environ.get('HOSTPULSE_DASHBOARD_PORT', '8080'); r.urlopen(f'http://[{h}]:{p}/healthz' if ':' in h else f'http://{h}:{p}/healthz', timeout=4)"]
 ENTRYPOINT ["hostpulse-dashboard"]
 

@@ -73,6 +73,7 @@ ENV PATH=/opt/hostpulse/bin:$PATH \
 USER 10001:10001
 EXPOSE 9860
 STOPSIGNAL SIGTERM
-HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["python3", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9860/healthz', timeout=4)"]
+# /healthz on the address HOSTPULSE_PROMETHEUS__LISTEN names (a wildcard one is asked on loopback).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request as r; h, _, p = os.environ.get('HOSTPULSE_PROMETHEUS__LISTEN', '0.0.0.0:9860').rpartition(':'); h = h.strip('[]'); h = {'': '127.0.0.1', '0.0.0.0': '127.0.0.1', '::': '::1'}.get(h, h); r.urlopen(f'http://[{h}]:{p}/healthz' if ':' in h else f'http://{h}:{p}/healthz', timeout=4)"]
 ENTRYPOINT ["hostpulse-exporter"]

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="serve /metrics (on by default)",
     )
+    outputs.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        type=Path,
+        metavar="FILE",
+        help="exporter-toolkit web config: TLS and basic auth for /metrics (docs/tls.md)",
+    )
     outputs.add_argument("--otlp-endpoint", metavar="URL", help="push OTLP here (turns OTLP on)")
     outputs.add_argument("--otlp-protocol", choices=["grpc", "http/protobuf"])
     outputs.add_argument("--backend-url", metavar="URL", help="JSON push URL (turns JSON push on)")
@@ -123,6 +130,7 @@ def overrides_from_flags(args: argparse.Namespace) -> dict[str, Any]:
         put(f"collectors.{name}.enabled", False)
     put("prometheus.listen", args.listen)
     put("prometheus.enabled", args.prometheus)
+    put("prometheus.web_config_file", args.web_config_file)
     if args.otlp_endpoint is not None:
         put("otlp.enabled", True)
     put("otlp.endpoint", args.otlp_endpoint)

@@ -16,6 +16,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     create_model,
     field_validator,
@@ -34,6 +35,20 @@ def _http_url(value: str) -> str:
     return value
 
 
+def _check_client_tls(self: OtlpConfig | JsonPushConfig, setting: str, url: str) -> None:
+    """ca_file/client_cert/client_key only with https://, and the files must load."""
+    files = (self.ca_file, self.client_cert, self.client_key)
+    if all(path is None for path in files):
+        return
+    if urlsplit(url).scheme != "https":
+        raise ValueError(
+            f"ca_file, client_cert and client_key apply to https:// only, and {setting} is {url!r}"
+        )
+    from exporter.tls_files import client_context
+
+    client_context(setting.partition(".")[0], self.ca_file, self.client_cert, self.client_key)
+
+
 def _revealed(value: Any) -> Any:
     """Python-mode dump data with SecretStr as its plain value (nested)."""
     if isinstance(value, SecretStr):
@@ -41,6 +56,13 @@ def _revealed(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _revealed(item) for key, item in value.items()}
     return value
+
+
+def _path_text(value: Any) -> str:
+    """orjson's fallback for the handed-over config: paths as text."""
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot hand over a {type(value).__name__}")
 
 
 class _Section(BaseModel):
@@ -101,6 +123,46 @@ class PrometheusConfig(_Section):
     enabled: bool = True
     # Loopback by default: a cluster deployment sets 0.0.0.0:9860 so Prometheus can scrape it.
     listen: str = "127.0.0.1:9860"
+    # An exporter-toolkit web config (`--web.config.file`): TLS and basic auth for /metrics.
+    web_config_file: Path | None = None
+    _web_config: Any = PrivateAttr(default=None)  # the file, validated (`WebConfig`)
+
+    @model_validator(mode="after")
+    def _load_web_config(self) -> Self:
+        if self.web_config_file is None:
+            self._web_config = None
+            return self
+        from exporter.tls_files import server_context
+        from exporter.web_config import parse_web_config
+
+        path = self.web_config_file
+        try:
+            import yaml
+
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"web_config_file {path}: cannot read: {exc.strerror or exc}") from exc
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            detail = " ".join(str(exc).split())
+            raise ValueError(f"web_config_file {path}: not valid YAML: {detail}") from exc
+        web_config = parse_web_config(data, path.resolve().parent)
+        tls = web_config.tls
+        if tls is not None:
+            server_context(
+                tls.cert_file,
+                tls.key_file,
+                tls.client_ca_file,
+                tls.client_auth_type,
+                tls.min_version,
+                tls.max_version,
+            )
+        self._web_config = web_config
+        return self
+
+    def plain_data(self) -> dict[str, Any]:
+        data = super().plain_data()
+        data["web_config"] = None if self._web_config is None else self._web_config.to_data()
+        return data
 
     @field_validator("listen")
     @classmethod
@@ -133,9 +195,29 @@ class OtlpConfig(_Section):
     headers: dict[str, SecretStr] = Field(default_factory=dict)
     interval: Duration = 10.0
     timeout: Duration = 10.0
-    insecure: bool = True
+    # https:// endpoints: the CA file to trust (alone; default the system's CAs; it wins over
+    # OTEL_EXPORTER_OTLP_CERTIFICATE and REQUESTS_CA_BUNDLE), and a client certificate for mTLS.
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     _endpoint = field_validator("endpoint")(_http_url)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _insecure_removed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "insecure" in data:
+            raise ValueError(
+                "insecure: removed: the endpoint's scheme decides (http:// plaintext, https:// "
+                "TLS with the certificate verified against ca_file or the system's CAs); "
+                "delete the setting"
+            )
+        return data
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        _check_client_tls(self, "otlp.endpoint", self.endpoint)
+        return self
 
     @model_validator(mode="after")
     def _protocol_installed(self) -> Self:
@@ -164,8 +246,18 @@ class JsonPushConfig(_Section):
     backoff_initial: Duration = 1.0
     backoff_max: Duration = 60.0
     spool_dir: Path | None = None
+    # https:// URLs: the CA file to trust (alone; default the system's CAs), and a client
+    # certificate and key when the backend requires one (tls_client_auth: required).
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
     _url = field_validator("url")(_http_url)
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> Self:
+        _check_client_tls(self, "json_push.url", self.url)
+        return self
 
     @model_validator(mode="after")
     def _token_and_backoff(self) -> Self:
@@ -213,6 +305,11 @@ class RuntimeConfig(_Section):
         data: dict[str, Any] = self.model_dump(mode="json")
         return data
 
+    def plain_data(self) -> dict[str, Any]:
+        data = super().plain_data()
+        data["prometheus"] = self.prometheus.plain_data()  # with its validated web config
+        return data
+
     def options(self) -> plain.AgentOptions:
         return plain.agent_options(self.plain_data())
 
@@ -229,4 +326,4 @@ class RuntimeConfig(_Section):
         data["procfs"] = str(self.procfs)
         if self.json_push.spool_dir is not None:
             data["json_push"]["spool_dir"] = str(self.json_push.spool_dir)
-        return orjson.dumps(data)
+        return orjson.dumps(data, default=_path_text)

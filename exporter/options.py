@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import orjson
 
+from exporter.web_config import WebConfig, web_config_from_data
+
 
 @dataclass(frozen=True, slots=True)
 class Secret:
@@ -50,6 +52,7 @@ CollectorsOptions = Mapping[str, CollectorOptions]
 class PrometheusOptions:
     enabled: bool
     listen: str
+    web_config: WebConfig | None  # TLS and basic auth for /metrics (`--web.config.file`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,10 @@ class OtlpOptions:
     headers: Mapping[str, Secret]
     interval: float
     timeout: float
-    insecure: bool
+    # https:// only: trust this CA file alone (else the system's); a client certificate for mTLS.
+    ca_file: Path | None
+    client_cert: Path | None
+    client_key: Path | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +81,10 @@ class JsonPushOptions:
     backoff_initial: float
     backoff_max: float
     spool_dir: Path | None
+    # https:// only: trust this CA file alone (else the system's); a client certificate for mTLS.
+    ca_file: Path | None
+    client_cert: Path | None
+    client_key: Path | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +159,12 @@ def collectors_options(data: Mapping[str, Any]) -> CollectorsOptions:
 
 
 def prometheus_options(data: Mapping[str, Any]) -> PrometheusOptions:
-    return PrometheusOptions(enabled=bool(data["enabled"]), listen=str(data["listen"]))
+    web_config = data["web_config"]
+    return PrometheusOptions(
+        enabled=bool(data["enabled"]),
+        listen=str(data["listen"]),
+        web_config=None if web_config is None else web_config_from_data(web_config),
+    )
 
 
 def otlp_options(data: Mapping[str, Any]) -> OtlpOptions:
@@ -160,7 +175,9 @@ def otlp_options(data: Mapping[str, Any]) -> OtlpOptions:
         headers={str(key): Secret(str(value)) for key, value in data["headers"].items()},
         interval=float(data["interval"]),
         timeout=float(data["timeout"]),
-        insecure=bool(data["insecure"]),
+        ca_file=_path(data["ca_file"]),
+        client_cert=_path(data["client_cert"]),
+        client_key=_path(data["client_key"]),
     )
 
 
@@ -176,6 +193,9 @@ def json_push_options(data: Mapping[str, Any]) -> JsonPushOptions:
         backoff_initial=float(data["backoff_initial"]),
         backoff_max=float(data["backoff_max"]),
         spool_dir=_path(data["spool_dir"]),
+        ca_file=_path(data["ca_file"]),
+        client_cert=_path(data["client_cert"]),
+        client_key=_path(data["client_key"]),
     )
 
 

@@ -15,6 +15,9 @@ import asyncpg
 import pytest
 import redis.asyncio as aioredis
 
+# The container images, built once per session for tests/images and tests/k8s alike.
+from tests.images.fixtures import base_image, hostpulse_images, podman_env  # noqa: F401
+
 ADMIN_DSN = os.environ.get("HOSTPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("HOSTPULSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.api.deps import require_agent_token
+from backend.api.errors import RETRY_AFTER_SECONDS, UNAVAILABLE, unavailable_detail
 from backend.api.routes.ingest import ingest_json, ingest_json_body, router
 
 # The route FastAPI would have matched: the request metrics label a request by its route's path
@@ -29,6 +30,9 @@ async def ingest_json_fast(request: Request) -> Response:
         await require_agent_token(request)
     except HTTPException as exc:  # 401 / 429, exactly as FastAPI's handler would answer them
         return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+    except UNAVAILABLE as exc:  # the token store (PostgreSQL) is away: retry, never 500
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return JSONResponse({"detail": unavailable_detail(exc)}, 503, headers=headers)
     return await ingest_json_body(request)
 
 

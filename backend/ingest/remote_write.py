@@ -41,18 +41,54 @@ class RemoteWriteTranslation:
         return IngestBatch(protocol="remote_write", samples=self.samples)
 
 
-def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> Any:
-    """The `WriteRequest` of a snappy-compressed body (a dynamic protobuf message)."""
+V1 = "prometheus.WriteRequest"
+V2 = "io.prometheus.write.v2.Request"
+PROTOBUF = "application/x-protobuf"
+
+
+def message_type(content_type: str | None) -> str:
+    """`V1` or `V2` from the Content-Type's `proto=` parameter (case-insensitive media type); 415
+    for anything else, so a 2.0 sender falls back to 1.0 instead of its data being misread.
+    A missing Content-Type is 1.0, as Prometheus' own receiver reads it."""
+    if content_type is None or not content_type.strip():
+        return V1
+    media, _, params = content_type.partition(";")
+    if media.strip().lower() != PROTOBUF:
+        raise unsupported(
+            f"Content-Type: {media.strip()!r}; remote_write needs {PROTOBUF} "
+            f"(proto={V1} or proto={V2})"
+        )
+    proto = V1
+    for param in params.split(";"):
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "proto":
+            proto = value.strip().strip('"')
+    if proto not in (V1, V2):
+        raise unsupported(f"Content-Type: proto={proto!r} is not supported; use {V1} or {V2}")
+    return proto
+
+
+def unsnappy(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The snappy layer alone (block format; a missing Content-Encoding means snappy)."""
     encoding = (content_encoding or "snappy").strip().lower()
     if encoding != "snappy":
-        raise unsupported(f"Content-Encoding: {encoding!r}; remote_write 1.0 requires snappy")
-    raw = snappy_unblock_limited(body, max_bytes)
+        raise unsupported(f"Content-Encoding: {encoding!r}; remote_write requires snappy")
+    return snappy_unblock_limited(body, max_bytes)
+
+
+def parse_request(raw: bytes) -> Any:
+    """The protobuf layer alone: decompressed bytes → 1.0 `WriteRequest`, or 400."""
     request = WriteRequest()
     try:
         request.ParseFromString(raw)
     except DecodeError as exc:
         raise bad_request(f"body: not a valid remote_write WriteRequest protobuf ({exc})") from exc
     return request
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> Any:
+    """The `WriteRequest` of a snappy-compressed body (a dynamic protobuf message)."""
+    return parse_request(unsnappy(body, content_encoding, max_bytes))
 
 
 def translate_request(request: Any, *, now_ms: int, limits: IngestLimits) -> RemoteWriteTranslation:

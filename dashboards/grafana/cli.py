@@ -51,9 +51,19 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_push(parser: argparse.ArgumentParser) -> Runner:
+    from dashboards.grafana.push import add_arguments
+
+    return add_arguments(parser)
+
+
 # name → (help line, parser builder). The push subcommand registers here too.
 SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] = {
     "generate": ("write the dashboard JSON files from the Python source", _add_generate),
+    "push": (
+        "create/update the folder, datasources and dashboards in a running Grafana",
+        _add_push,
+    ),
 }
 
 

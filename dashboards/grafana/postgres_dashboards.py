@@ -3,7 +3,8 @@
 They read only schema `grafana` (042_grafana_reader.sql), as the read-only role
 `hostpulse_grafana`. Values go through grafana.metric_values / metric_rates, which pick raw
 samples, 1-minute or 1-hour rollups by the range, so 30 days stay fast. Multi-value variables are
-quoted lists (`'a','b'`), used as `ARRAY[$host]` or `IN ($host)`."""
+quoted lists (`'a','b'`), always used as `ARRAY[$host]::text[]` (an empty selection is an empty
+array, not the syntax error `IN ()` would be)."""
 
 # ruff: noqa: S608  (these strings are SQL for Grafana to run; nothing here executes them)
 from __future__ import annotations
@@ -267,7 +268,12 @@ def history() -> Json:
     )
 
 
-FILTER = "host IN ($host) AND rule IN ($rule) AND severity IN ($severity)"
+# `= ANY (ARRAY[...]::text[])` rather than `IN (...)`: with nothing ticked Grafana sends an empty
+# list, and `IN ()` is a syntax error where an empty array simply matches nothing.
+FILTER = (
+    "host = ANY (ARRAY[$host]::text[]) AND rule = ANY (ARRAY[$rule]::text[])\n"
+    "  AND severity = ANY (ARRAY[$severity]::text[])"
+)
 
 
 def alerts() -> Json:

@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from exporter.agent_health import AgentHealth
 from exporter.host_identity import new_instance_id
@@ -26,6 +26,9 @@ from exporter.model import Snapshot
 from exporter.options import JsonPushOptions
 from exporter.report_buffer import ReportBuffer
 from exporter.spool import BufferedReport, Spool, SpoolState
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,38 @@ def backoff_delay(attempt: int, initial: float, maximum: float, rng: random.Rand
     return rng.uniform(0.0, ceiling)
 
 
-def post_batch(url: str, token: str, body: bytes, timeout: float) -> SendOutcome:
-    """One POST; classifies the answer. Never raises for network or HTTP errors."""
+_CLIENT_CERT_HINT = (
+    "; over TLS this is how a backend refuses a missing or untrusted client certificate "
+    "(json_push.client_cert, json_push.client_key)"
+)
+
+
+def _failure_detail(exc: BaseException, tls: bool) -> str:
+    """What went wrong, in words that say what to do for TLS failures."""
+    import ssl
+
+    reason = getattr(exc, "reason", None) or exc
+    if isinstance(reason, ssl.SSLCertVerificationError):
+        return (
+            f"TLS: the backend's certificate is not trusted ({reason.verify_message}); "
+            "set json_push.ca_file to the CA that signed it"
+        )
+    if isinstance(reason, ssl.SSLError):
+        return f"TLS: {reason.reason or reason}{_CLIENT_CERT_HINT}"
+    detail = str(reason) or type(exc).__name__
+    if tls and isinstance(reason, http.client.RemoteDisconnected | ConnectionResetError):
+        # TLS 1.3 checks the client's certificate after the handshake: the client only sees
+        # the connection end.
+        detail += _CLIENT_CERT_HINT
+    return detail
+
+
+def post_batch(
+    url: str, token: str, body: bytes, timeout: float, context: ssl.SSLContext | None = None
+) -> SendOutcome:
+    """One POST; classifies the answer. Never raises for network or HTTP errors.
+
+    `context`: the TLS context for https:// URLs (None: the system's trusted CAs)."""
     request = urllib.request.Request(  # noqa: S310 - the URL's scheme is validated in config
         url,
         data=body,
@@ -74,7 +107,7 @@ def post_batch(url: str, token: str, body: bytes, timeout: float) -> SendOutcome
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             response.read()
             return SendOutcome("sent", f"HTTP {response.status}")
     except urllib.error.HTTPError as exc:
@@ -84,8 +117,7 @@ def post_batch(url: str, token: str, body: bytes, timeout: float) -> SendOutcome
                 return SendOutcome("retry", f"HTTP {exc.code}", retry_after, exc.code)
             return SendOutcome("refused", f"HTTP {exc.code}", status=exc.code)
     except (OSError, ValueError, http.client.HTTPException) as exc:  # refused, reset, timeout
-        reason = getattr(exc, "reason", None) or exc
-        return SendOutcome("retry", str(reason) or type(exc).__name__)
+        return SendOutcome("retry", _failure_detail(exc, url.startswith("https://")))
 
 
 class JsonPushSink:
@@ -121,6 +153,13 @@ class JsonPushSink:
         self._overflow_logged = False
         self._refusal_logged: str | None = None
         self._batch_limit = config.max_batch  # halved when the backend says 413 (too large)
+        self._tls: ssl.SSLContext | None = None
+        if config.url.startswith("https://"):
+            from exporter.tls_files import client_context
+
+            self._tls = client_context(
+                "json_push", config.ca_file, config.client_cert, config.client_key
+            )
 
     @property
     def agent(self) -> AgentInfo:
@@ -251,7 +290,7 @@ class JsonPushSink:
             return None  # nothing persisted to send yet (a shutdown is writing the spool)
         body = encode_batch(self.agent, [report.body for report in batch])
         outcome = post_batch(
-            self._config.url, self._token, body, min(self._config.timeout, remaining)
+            self._config.url, self._token, body, min(self._config.timeout, remaining), self._tls
         )
         if outcome.kind == "retry":
             self._health.add_send_failure()

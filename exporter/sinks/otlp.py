@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -86,6 +87,39 @@ def validate_endpoint(config: OtlpOptions) -> None:
         )
 
 
+def ca_file_session() -> Any:
+    """A requests Session whose own `verify` (the CA file) wins over REQUESTS_CA_BUNDLE and
+    CURL_CA_BUNDLE: plain requests lets those environment variables override a session's CA
+    file (psf/requests#3829), so a CA given in the config would silently not be used."""
+    import requests
+
+    class CaFileSession(requests.Session):
+        def merge_environment_settings(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+            settings: dict[str, Any] = super().merge_environment_settings(*args, **kwargs)
+            settings["verify"] = self.verify
+            return settings
+
+    return CaFileSession()
+
+
+def grpc_credentials(config: OtlpOptions) -> Any:
+    """gRPC channel credentials from ca_file / client cert for https:// (None: the SDK's own)."""
+    if urlsplit(config.endpoint).scheme != "https" or (
+        config.ca_file is None and config.client_cert is None
+    ):
+        return None
+    import grpc
+
+    def read(path: Any) -> bytes | None:
+        return None if path is None else Path(path).read_bytes()
+
+    return grpc.ssl_channel_credentials(
+        root_certificates=read(config.ca_file),
+        private_key=read(config.client_key),
+        certificate_chain=read(config.client_cert),
+    )
+
+
 def build_metric_exporter(config: OtlpOptions) -> MetricExporter:
     """The OTLP exporter for `config.protocol`, importing only that protocol's package."""
     headers = {key: value.get_secret_value() for key, value in config.headers.items()}
@@ -98,6 +132,7 @@ def build_metric_exporter(config: OtlpOptions) -> MetricExporter:
         grpc_exporter: MetricExporter = GrpcExporter(
             endpoint=config.endpoint,
             insecure=urlsplit(config.endpoint).scheme == "http",
+            credentials=grpc_credentials(config),
             headers={key.lower(): value for key, value in headers.items()},  # gRPC metadata rule
             timeout=config.timeout,
             preferred_temporality=_CUMULATIVE,
@@ -107,8 +142,19 @@ def build_metric_exporter(config: OtlpOptions) -> MetricExporter:
         OTLPMetricExporter as HttpExporter,
     )
 
+    tls: dict[str, Any] = {}
+    if urlsplit(config.endpoint).scheme == "https":
+        tls = {
+            "certificate_file": None if config.ca_file is None else str(config.ca_file),
+            "client_certificate_file": None
+            if config.client_cert is None
+            else str(config.client_cert),
+            "client_key_file": None if config.client_key is None else str(config.client_key),
+            "session": ca_file_session() if config.ca_file is not None else None,
+        }
     http_exporter: MetricExporter = HttpExporter(
         endpoint=http_metrics_url(config.endpoint),
+        **tls,
         headers=headers,
         timeout=config.timeout,
         preferred_temporality=_CUMULATIVE,

@@ -202,6 +202,7 @@ class PrometheusSink:
         self.registry = _registry_with(self._collector)
         self._server: ThreadingWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._web_config = config.web_config
 
     @property
     def port(self) -> int:
@@ -212,12 +213,32 @@ class PrometheusSink:
         return port
 
     def start(self) -> None:
+        app = make_app(MetricsEndpoint(self._collector, self.registry))
+        contexts = None
+        web = self._web_config
+        if web is not None:
+            from exporter.sinks.web_auth import BasicAuth, with_headers
+
+            if web.basic_auth_users:
+                app = BasicAuth(web.basic_auth_users).wrap(app)
+            app = with_headers(app, web.headers)
+            if web.tls is not None:
+                from exporter.sinks.tls_server import ReloadingContext
+
+                try:
+                    contexts = ReloadingContext(web.tls)
+                except ValueError as exc:
+                    raise OSError(errno.EINVAL, str(exc)) from exc
         try:
             server_class = _server_class(self._host, self._port)
+            if contexts is not None:
+                from exporter.sinks.tls_server import tls_server_class
+
+                server_class = tls_server_class(server_class, contexts)
             server = make_server(
                 self._host,
                 self._port,
-                make_app(MetricsEndpoint(self._collector, self.registry)),
+                app,
                 server_class=server_class,
                 handler_class=_QuietHandler,
             )

@@ -101,11 +101,11 @@ async def test_fleet_live_host_processes_and_history(
     assert await push(stack, agent_report("web-2", cores=4)) < 300
     page = await open_logged_in(browser, stack, "test-admin")
 
-    await expect(page.locator('.tile[data-host="burner-host"]')).to_be_visible(timeout=LONG)
-    await expect(page.locator('.tile[data-host="web-2"] .cpu')).to_contain_text("%")
+    await expect(page.locator('.fleet-row[data-host="burner-host"]')).to_be_visible(timeout=LONG)
+    await expect(page.locator('.fleet-row[data-host="web-2"] .cpu')).to_contain_text("%")
     await page.screenshot(path=artifact("fleet.png"), full_page=True)
 
-    await page.click('.tile[data-host="burner-host"]')
+    await page.click('.fleet-row[data-host="burner-host"]')
     chart = page.locator("#chart-cpu")
     await expect(chart).to_have_attribute("data-points", re.compile(r"^[1-9]"), timeout=LONG)
     shown = int(await chart.get_attribute("data-points") or 0)
@@ -201,7 +201,7 @@ async def test_admin_configures_rules_sees_alerts_and_revokes_tokens(
 
     await evaluator_leading(stack.backend)
     await page.click('nav a[data-view="fleet"]')
-    await _push_until(stack, 0.05, page, '.tile[data-host="web-2"] .alerts', "1 firing")
+    await _push_until(stack, 0.05, page, '.fleet-row[data-host="web-2"] .alerts', "1 firing")
     await page.click('nav a[data-view="alerts"]')
     await expect(page.locator("#current-alerts")).to_contain_text("FIRING HighUserCpu on web-2")
     await _push_until(stack, 0.9, page, "#current-alerts", "Nothing pending or firing")
@@ -265,8 +265,8 @@ async def test_the_live_connection_comes_back_after_the_socket_drops(
 
     await page.route_web_socket(re.compile(r"/ws$"), through_to_the_backend)
     page = await open_logged_in(browser, stack, "test-admin", page=page)
-    tile_cpu = page.locator('.tile[data-host="web-3"] .cpu')
-    await expect(tile_cpu).to_contain_text("%")
+    row_cpu = page.locator('.fleet-row[data-host="web-3"] .cpu')
+    await expect(row_cpu).to_contain_text("%")
 
     await sockets[0].close(code=1013, reason="too slow; reconnect")
     deadline = time.monotonic() + 20
@@ -279,6 +279,6 @@ async def test_the_live_connection_comes_back_after_the_socket_drops(
         {"attributes": {"cpu.logical_number": "0"}, "value": 0.97}
     ]
     assert await push(stack, report) < 300
-    # Frames flow on the new socket: the tile shows the new value without a reload.
-    await expect(tile_cpu).to_have_text("97.0 %")
+    # Frames flow on the new socket: the row shows the new value without a reload.
+    await expect(row_cpu).to_have_text("97.0 %")
     assert page.errors == []  # type: ignore[attr-defined]

@@ -1,41 +1,8 @@
-"""Fixtures for the image tests: podman with the private config, the cached debootstrap base image,
-the offline wheelhouse and the three HostPulse images built from it (once per session).
-
-podman, buildah, runc and debootstrap are needed (scripts/test installs them): without them these
-tests skip, except in CI (CI=true), where they fail.
-"""
+"""The image tests' fixtures live in tests/images/fixtures.py (registered in tests/conftest.py so
+tests/k8s shares the same once-per-session images); `require_image_tools` is re-exported here."""
 
 from __future__ import annotations
 
-import os
+from tests.images.fixtures import require_image_tools
 
-import pytest
-
-from tests.images import podman
-
-
-def require_image_tools() -> None:
-    missing = podman.missing_programs()
-    if missing:
-        message = f"{', '.join(missing)} not installed (scripts/test installs them)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
-@pytest.fixture(scope="session")
-def podman_env() -> dict[str, str]:
-    require_image_tools()
-    return podman.podman_environment()
-
-
-@pytest.fixture(scope="session")
-def base_image(podman_env: dict[str, str]) -> str:
-    return podman.ensure_base_image(podman_env)
-
-
-@pytest.fixture(scope="session")
-def hostpulse_images(podman_env: dict[str, str], base_image: str) -> dict[str, str]:
-    """component -> image name, built offline (`--no-index`) from the host's wheelhouse."""
-    wheelhouse = podman.ensure_wheelhouse(podman.wheelhouse_python(podman_env, base_image))
-    return podman.build_images(podman_env, base_image=base_image, wheelhouse=wheelhouse)
+__all__ = ["require_image_tools"]

@@ -8,13 +8,17 @@ Standard library only (the build script runs it with any Python 3.11+). What it 
   keyed by a hash of its inputs, so it is made once per machine (~50 s) and reused by every run;
 - the offline wheelhouse (`build/wheelhouse`, inside the build context), rebuilt only when
   pyproject.toml or constraints.txt change;
-- the three images `localhost/hostpulse-{exporter,backend,dashboard}:<version>`;
+- the three images `localhost/hostpulse-{exporter,backend,dashboard}:<version>`; the tests build
+  them as `:test-<digest>` (a hash of the Dockerfile, the build context's files, the wheelhouse and
+  the base image) and reuse an image with that tag, so an unchanged tree builds nothing and two
+  checkouts sharing the storage never run each other's code;
 - containers run for a test (`run_container`), always removed afterwards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -117,6 +121,19 @@ class PodmanError(RuntimeError):
     """A podman (or debootstrap, pip) command failed; the message has its output's tail."""
 
 
+@contextlib.contextmanager
+def exclusive(lock_file: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `lock_file` (made if missing): test sessions and build scripts
+    running at once on one machine make the base image and a wheelhouse one at a time."""
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def run(
     command: Sequence[str],
     env: Mapping[str, str] | None = None,
@@ -197,9 +214,18 @@ def ensure_base_image(env: Mapping[str, str], progress: Progress = say) -> str:
     name = base_image_name(mirror)
     if image_exists(env, name):
         return name
+    work = Path(env.get("CONTAINERS_STORAGE_CONF", str(cache_dir() / "x"))).parent
+    with exclusive(work / "base-image.lock"):
+        if image_exists(env, name):  # made by another session while this one waited
+            return name
+        return _make_base_image(env, name, mirror, work, progress)
+
+
+def _make_base_image(
+    env: Mapping[str, str], name: str, mirror: str, work: Path, progress: Progress
+) -> str:
     progress(f"making the base image {name} with debootstrap (once per machine, ~1 min)")
     started = time.monotonic()
-    work = Path(env.get("CONTAINERS_STORAGE_CONF", str(cache_dir() / "x"))).parent
     with tempfile.TemporaryDirectory(prefix="hostpulse-rootfs-", dir=work) as tmp:
         rootfs = Path(tmp) / "rootfs"
         run(
@@ -290,8 +316,15 @@ def ensure_wheelhouse(
     """
     key = _wheelhouse_key(python)
     stamp = destination / ".key"
-    if stamp.is_file() and stamp.read_text().strip() == key:
-        return destination
+    with exclusive(destination.parent / ".wheelhouse.lock"):
+        if stamp.is_file() and stamp.read_text().strip() == key:
+            return destination
+        _make_wheelhouse(python, destination, key, progress)
+    return destination
+
+
+def _make_wheelhouse(python: str, destination: Path, key: str, progress: Progress) -> None:
+    stamp = destination / ".key"
     progress(f"building the wheelhouse {destination} with {python}")
     started = time.monotonic()
     if destination.exists():
@@ -319,7 +352,6 @@ def ensure_wheelhouse(
         own.unlink()  # the images build the project from its source in the context
     stamp.write_text(key + "\n")
     progress(f"wheelhouse ready in {time.monotonic() - started:.0f} s")
-    return destination
 
 
 def _venv_python() -> str:
@@ -341,6 +373,37 @@ def copy_wheelhouse(source: Path, destination: Path = WHEELHOUSE) -> Path:
     return destination
 
 
+# What the Dockerfiles COPY from the build context (besides the wheelhouse).
+CONTEXT_FILES = ("pyproject.toml", "README.md", "constraints.txt")
+CONTEXT_PACKAGES = ("conventions", "exporter", "backend", "dashboards", "launcher")
+
+
+def context_digest(
+    env: Mapping[str, str], component: str, *, base_image: str, wheelhouse: Path | None
+) -> str:
+    """A hash of everything an image is built from: its Dockerfile, the context's files (what
+    .dockerignore lets in), the wheelhouse's wheels and the base image's id."""
+    digest = hashlib.sha256()
+    digest.update(podman(env, "image", "inspect", "--format", "{{.Id}}", base_image).encode())
+    paths = [REPO / "docker" / f"{component}.Dockerfile", *(REPO / f for f in CONTEXT_FILES)]
+    for package in CONTEXT_PACKAGES:
+        paths += sorted(
+            path
+            for path in (REPO / package).rglob("*")
+            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+        )
+    if wheelhouse is not None:
+        paths += sorted(wheelhouse.glob("*.whl"))
+    for path in paths:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0")
+        if path.suffix == ".whl":  # named by version: the name is enough, and ~30x faster
+            digest.update(str(path.stat().st_size).encode())
+        else:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    digest.update(project_version().encode())
+    return digest.hexdigest()[:16]
+
+
 def build_image(
     env: Mapping[str, str],
     component: str,
@@ -349,10 +412,21 @@ def build_image(
     wheelhouse: Path | None = WHEELHOUSE,
     tag: str | None = None,
     progress: Progress = say,
+    reuse: bool = False,
 ) -> str:
-    """Build one component's image from `docker/<component>.Dockerfile`; its name."""
+    """Build one component's image from `docker/<component>.Dockerfile`; its name.
+
+    `reuse`: tag it `test-<context digest>` and skip the build when an image with that tag
+    exists (then also tag it `<version>`, the name the manifests use).
+    """
     version = project_version()
+    if reuse:
+        tag = "test-" + context_digest(env, component, base_image=base_image, wheelhouse=wheelhouse)
     name = image_name(component, tag or version)
+    if reuse and image_exists(env, name):
+        progress(f"reusing {name} (nothing it is built from changed)")
+        podman(env, "tag", name, image_name(component, version))
+        return name
     command = [
         "build",
         "--file",
@@ -361,6 +435,9 @@ def build_image(
         name,
         "--network",
         "host",
+        # Docker's image format: OCI's has no HEALTHCHECK, which podman would otherwise drop.
+        "--format",
+        "docker",
         "--build-arg",
         f"BASE_IMAGE={base_image}",
         "--build-arg",
@@ -374,6 +451,8 @@ def build_image(
     started = time.monotonic()
     podman(env, *command, str(REPO), timeout=900)
     progress(f"built {name} in {time.monotonic() - started:.0f} s")
+    if reuse:
+        podman(env, "tag", name, image_name(component, version))
     return name
 
 
@@ -385,8 +464,9 @@ def build_images(
     tag: str | None = None,
     components: Sequence[str] = COMPONENTS,
     progress: Progress = say,
+    reuse: bool = False,
 ) -> dict[str, str]:
-    """Build the images; component -> image name."""
+    """Build the images; component -> image name (see `build_image` for `reuse`)."""
     return {
         component: build_image(
             env,
@@ -395,6 +475,7 @@ def build_images(
             wheelhouse=wheelhouse,
             tag=tag,
             progress=progress,
+            reuse=reuse,
         )
         for component in components
     }

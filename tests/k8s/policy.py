@@ -18,6 +18,8 @@ Check = Callable[[list[Manifest]], list[str]]
 
 SKIP_PREFIX = "policy.hostpulse.dev/skip-"
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "CronJob", "Pod")
+# Run to completion: no probes needed, and their selector is made by the API server.
+BATCH_KINDS = ("Job", "CronJob")
 
 # check id -> what it requires (skippable by annotation)
 HARDENING_CHECKS = {
@@ -149,7 +151,7 @@ def hardening_findings(manifest: Manifest, template: Manifest) -> list[Finding]:
             fail("pinned-image", f"container {name}: image {container['image']}")
         if container.get("imagePullPolicy") != "Always":
             fail("image-pull-policy", f"container {name}: {container.get('imagePullPolicy')}")
-        if not is_init:
+        if not is_init and manifest["kind"] not in BATCH_KINDS:
             for probe in ("readinessProbe", "livenessProbe"):
                 if probe not in container:
                     fail("probes", f"container {name}: no {probe}")
@@ -215,7 +217,7 @@ def selector_problems(manifests: list[Manifest]) -> list[str]:
     """Workload selectors match their own pods; Services, PDBs and NetworkPolicies select pods."""
     problems: list[str] = []
     for manifest, template in workloads(manifests):
-        if manifest["kind"] == "Pod":
+        if manifest["kind"] == "Pod" or manifest["kind"] in BATCH_KINDS:
             continue
         own = manifest["spec"].get("selector", {}).get("matchLabels", {})
         if not _matches(own, template["metadata"].get("labels") or {}):

@@ -72,6 +72,18 @@ def test_dry_run_prints_the_whole_sequence_in_order(rendered: dict[str, list[Man
         if m["kind"] in ("Deployment", "StatefulSet", "DaemonSet")
     }
     assert waited == workloads
+    jobs = {
+        (m["metadata"]["namespace"], f"job/{m['metadata']['name']}")
+        for m in rendered["minikube"]
+        if m["kind"] == "Job"
+    }
+    completed = set()
+    for command in commands[apply:]:
+        words = command.split()
+        if "wait" in words and "--for=condition=complete" in words:
+            completed.add((words[words.index("-n") + 1], words[-2]))
+    assert completed == jobs
+    assert "port-forward svc/grafana 3000:3000" in result.stdout
     assert "http://hostpulse.localhost:8080" in result.stdout
     assert "port-forward svc/ingress-nginx-controller 8080:80" in result.stdout
     # The Ingress really serves that host.

@@ -141,12 +141,17 @@ def test_secrets_hold_the_generated_values_and_none_is_in_git(
         "hostpulse-postgres",
         "hostpulse-admin",
         "hostpulse-agent-token",
+        "hostpulse-grafana-admin",
+        "hostpulse-grafana-db",
+        "hostpulse-postgres-tls",
     }
     tracked = subprocess.run(
         ["git", "-C", str(REPO), "ls-files", "k8s"], capture_output=True, text=True, check=True
     ).stdout.split()
     assert not [path for path in tracked if "/secrets/" in path]
     for secret in secrets:
+        if secret.get("type") == "kubernetes.io/tls":
+            continue  # a certificate and its key: checked by test_postgres_tls_secret_is_usable
         for value in secret["data"].values():
             plain = base64.b64decode(value).decode()
             assert len(plain) >= 40, "a random value of 256 bits"
@@ -156,3 +161,39 @@ def test_secrets_hold_the_generated_values_and_none_is_in_git(
         text = (REPO / path).read_text()
         for generated in secrets_dir.iterdir():
             assert generated.read_text() not in text
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_postgres_tls_secret_is_a_certificate_and_its_key(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    secret = next(
+        m
+        for m in rendered[overlay]
+        if m["kind"] == "Secret" and m["metadata"]["name"].startswith("hostpulse-postgres-tls-")
+    )
+    assert secret["type"] == "kubernetes.io/tls"
+    certificate = base64.b64decode(secret["data"]["tls.crt"]).decode()
+    key = base64.b64decode(secret["data"]["tls.key"]).decode()
+    assert certificate.startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY-----" in key
+    # The StatefulSet serves exactly these files.
+    postgres = find(rendered[overlay], "StatefulSet", "postgres")["spec"]["template"]["spec"]
+    args = postgres["containers"][0]["args"]
+    assert "ssl=on" in args
+    assert "ssl_key_file=/var/run/secrets/hostpulse/postgres-tls/tls.key" in args
+
+
+# `kubectl apply` (client-side) keeps a copy of each object in an annotation of at most 256 KiB.
+APPLY_ANNOTATION_LIMIT = 262144
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_fits_a_client_side_apply(
+    rendered: dict[str, list[Manifest]], overlay: str
+) -> None:
+    import json
+
+    for manifest in rendered[overlay]:
+        size = len(json.dumps(manifest, separators=(",", ":")))
+        assert size < APPLY_ANNOTATION_LIMIT * 0.9, (manifest["metadata"]["name"], size)

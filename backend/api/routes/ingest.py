@@ -1,7 +1,9 @@
 """Ingest endpoints: authenticate, bound the body, decode, translate, hand to the pipeline.
 
-Every refusal is `{"detail": ...}` with a 4xx naming the problem, and nothing of a refused request
-reaches the pipeline. `Overloaded` from the pipeline becomes 503 with `Retry-After`.
+Every refusal is a 4xx naming the problem, in the receiver's own format (`{"detail": ...}` for the
+agent JSON, a `google.rpc.Status` for OTLP, text for remote_write: `backend.api.errors`), and
+nothing of a refused request reaches the pipeline. `Overloaded` from the pipeline, or PostgreSQL or
+Redis away, becomes 503 with `Retry-After`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from backend.api.deps import AgentTokenDep, services
-from backend.ingest import json_report, otlp, remote_write, report_schema_check
+from backend.api.errors import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    protocol_error,
+    unavailable_detail,
+)
+from backend.ingest import json_report, otlp, remote_write, remote_write_v2, report_schema_check
 from backend.ingest.dedup import Claim
 from backend.ingest.limits import IngestError, decode_content_encoding, too_large
 from backend.model import IngestBatch, InvalidSample, Overloaded
@@ -78,25 +86,37 @@ async def _off_loop(size: int, work: Callable[[], Any]) -> Any:
 
 
 async def _ingest(
-    request: Request, protocol: str, handle: Callable[[bytes], Awaitable[Response]]
+    request: Request,
+    protocol: str,
+    handle: Callable[[bytes], Awaitable[Response]],
+    error_headers: dict[str, str] | None = None,
 ) -> Response:
+    """Run `handle` on the bounded body; refusals in the receiver's own format (JSON `detail`,
+    OTLP `Status`, remote_write text) with `error_headers` added."""
     metrics = services(request).metrics
+
+    def refuse(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+        all_headers = {**(error_headers or {}), **(headers or {})} or None
+        answer = protocol_error(request, status, detail, all_headers)
+        if answer is not None:
+            return answer
+        return JSONResponse({"detail": detail}, status_code=status, headers=all_headers)
+
     try:
         body = await read_body_limited(request, services(request).ingest_limits.max_body_bytes)
         response = await handle(body)
     except IngestError as exc:
         metrics.ingest_rejected(protocol, exc.reason)
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        return refuse(exc.status, exc.detail)
     except InvalidSample as exc:  # the storage layer's last word on what PostgreSQL can hold
         metrics.ingest_rejected(protocol, "invalid")
-        return JSONResponse({"detail": f"unstorable sample: {exc}"}, status_code=422)
+        return refuse(422, f"unstorable sample: {exc}")
     except Overloaded as exc:
         metrics.ingest_rejected(protocol, "overloaded")
-        return JSONResponse(
-            {"detail": str(exc)},
-            status_code=503,
-            headers={"Retry-After": str(exc.retry_after_seconds)},
-        )
+        return refuse(503, str(exc), {"Retry-After": str(exc.retry_after_seconds)})
+    except UNAVAILABLE as exc:  # PostgreSQL or Redis away: the sender must keep the data
+        metrics.ingest_rejected(protocol, "unavailable")
+        return refuse(503, unavailable_detail(exc), {"Retry-After": str(RETRY_AFTER_SECONDS)})
     return response  # the pipeline counts accepted requests
 
 
@@ -204,32 +224,64 @@ async def ingest_otlp(request: Request, _token: AgentTokenDep) -> Response:
     return await _ingest(request, "otlp", handle)
 
 
+_REMOTE_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    204: {
+        "description": (
+            "Stored. For 2.0 requests the `X-Prometheus-Remote-Write-Samples-Written`, "
+            "`-Histograms-Written` and `-Exemplars-Written` headers count what was stored."
+        )
+    },
+    400: {"description": "Corrupt snappy or protobuf, or a 2.0 symbol reference out of range."},
+    415: {
+        "description": (
+            "Content-Type other than application/x-protobuf with proto=prometheus.WriteRequest "
+            "(1.0, also the default) or proto=io.prometheus.write.v2.Request (2.0), or a "
+            "Content-Encoding other than snappy."
+        )
+    },
+    503: {"description": "Writer queue full or a store away; retry after `Retry-After` seconds."},
+}
+
+
 @router.post(
     "/api/v1/write",
-    summary="Prometheus remote_write 1.0 (snappy-compressed protobuf WriteRequest)",
+    summary="Prometheus remote_write 1.0 and 2.0 (snappy-compressed protobuf)",
     status_code=204,
     response_class=Response,
-    responses=_ERRORS,
+    responses=_REMOTE_WRITE_ERRORS,
     openapi_extra=_body_doc(
-        "A snappy (block format) compressed prometheus.WriteRequest protobuf.",
+        "A snappy (block format) compressed prometheus.WriteRequest (1.0) or "
+        "io.prometheus.write.v2.Request (2.0), chosen by the Content-Type's proto= parameter.",
         "application/x-protobuf",
     ),
 )
 async def ingest_remote_write(request: Request, _token: AgentTokenDep) -> Response:
     limits = services(request).ingest_limits
+    content_type = request.headers.get("content-type")
+    v2 = "io.prometheus.write.v2" in (content_type or "").lower()
+    error_headers = remote_write_v2.written_headers() if v2 else None
 
     async def handle(body: bytes) -> Response:
+        proto = remote_write.message_type(content_type)
         encoding = request.headers.get("content-encoding")
 
-        def translate() -> remote_write.RemoteWriteTranslation:
-            decoded = remote_write.decode_body(body, encoding, limits.max_body_bytes)
-            return remote_write.translate_request(decoded, now_ms=_now_ms(), limits=limits)
+        def translate() -> Any:
+            raw = remote_write.unsnappy(body, encoding, limits.max_body_bytes)
+            if proto == remote_write.V2:
+                decoded = remote_write_v2.parse_request(raw)
+                return remote_write_v2.translate_request(decoded, now_ms=_now_ms(), limits=limits)
+            return remote_write.translate_request(
+                remote_write.parse_request(raw), now_ms=_now_ms(), limits=limits
+            )
 
-        translation: remote_write.RemoteWriteTranslation = await _off_loop(len(body), translate)
+        translation = await _off_loop(len(body), translate)
         if translation.dropped_non_finite:
             # Mostly Prometheus' stale markers (a NaN meaning "series gone"); nothing to store.
             log.debug("remote_write: dropped %d NaN/Inf samples", translation.dropped_non_finite)
         await _accept(request, translation.batch())
+        if isinstance(translation, remote_write_v2.RemoteWriteV2Translation):
+            return Response(status_code=204, headers=translation.written_headers())
         return Response(status_code=204)
 
-    return await _ingest(request, "remote_write", handle)
+    return await _ingest(request, "remote_write", handle, error_headers)

@@ -32,8 +32,15 @@ function createApp() {
   });
   const dispatch = dispatcher(messageHandlers({ store, router, connection: live }));
 
+  // Each view subscribes to what it shows: the fleet to the summaries, the host view to its host's
+  // frames (it asks again when its host changes).
+  store.on("live-request", (request) => live.subscribe({ v: 2, ...request }));
+
   function route() {
-    if (store.user) router.go(location.hash, store.user).catch((err) => console.error("could not open the view:", err));
+    if (!store.user) return;
+    router.go(location.hash, store.user)
+      .then(() => { if (router.active) store.want(router.active.liveRequest()); })
+      .catch((err) => console.error("could not open the view:", err));
   }
 
   store.on("connection", ({ state, detail }) => {
@@ -64,8 +71,6 @@ function createApp() {
     $("app").hidden = false;
     $("whoami").textContent = `${user.name} (${user.role})`;
     $("nav-config").hidden = user.role !== "admin";
-    // Every host: the fleet's numbers come from every host's frames.
-    live.subscribe({ hosts: "*" });
     live.start(`${backendUrl().replace(/^http/, "ws")}/ws`);
     // The view first: the host view loads its own data, so a direct link renders without waiting.
     route();

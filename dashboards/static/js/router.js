@@ -15,6 +15,8 @@ export class View {
   // The live connection is back after a gap.
   onResume() {}
   retheme() {}
+  // What this view wants from /ws (store.want): by default neither summaries nor frames.
+  liveRequest() { return { summary: false, hosts: [] }; }
 
   // listen() and every() last until the view is hidden.
   listen(topic, listener) { this.releases.push(this.store.on(topic, listener)); }

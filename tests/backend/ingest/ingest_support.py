@@ -15,7 +15,9 @@ import httpx
 import redis.asyncio as aioredis
 import uvicorn
 from fastapi import FastAPI
+from google.rpc.status_pb2 import Status
 
+from backend.api.errors import install_error_handlers
 from backend.api.routes.ingest import router
 from backend.live.hub import LiveHub
 from backend.live.redis_bridge import live_channel, live_subscriber
@@ -67,6 +69,7 @@ def build_app(
     """The ingest router on the services the lifespan would build, with `pipeline` in place of
     the real one (nothing is started: ingest only calls the pipeline, tokens and Redis)."""
     app = FastAPI()
+    install_error_handlers(app)
     app.include_router(router)
     metrics = BackendMetrics()
     hub = LiveHub(metrics)
@@ -205,3 +208,19 @@ async def history_points(
         if (series and all(s["points"] for s in series)) or time.monotonic() > deadline:
             return series
         await asyncio.sleep(0.2)
+
+
+def error_message(response: httpx.Response) -> str:
+    """The refusal's message in whichever format the receiver answers: JSON `detail` (agent JSON
+    and the admin API), a `google.rpc.Status` (OTLP, protobuf or JSON) or text (remote_write)."""
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip()
+    if response.request.url.path == "/v1/metrics":
+        if media == "application/json":
+            message: str = response.json()["message"]
+            return message
+        status_message: str = Status.FromString(response.content).message
+        return status_message
+    if media == "text/plain":
+        return response.text
+    detail: str = response.json()["detail"]
+    return detail

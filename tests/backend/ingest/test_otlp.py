@@ -17,7 +17,7 @@ from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from backend.ingest import otlp
 from backend.ingest.limits import IngestError, IngestLimits
-from tests.backend.ingest.ingest_support import IngestHarness, now_ms
+from tests.backend.ingest.ingest_support import IngestHarness, error_message, now_ms
 
 LIMITS = IngestLimits()
 CUMULATIVE = metrics_pb2.AggregationTemporality.AGGREGATION_TEMPORALITY_CUMULATIVE
@@ -177,4 +177,4 @@ async def test_unknown_content_type_is_415(light_harness: IngestHarness) -> None
         "/v1/metrics", content=b"x", headers={**light_harness.auth(), "Content-Type": "text/plain"}
     )
     assert response.status_code == 415
-    assert "Content-Type" in response.json()["detail"]
+    assert "Content-Type" in error_message(response)

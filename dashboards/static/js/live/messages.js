@@ -6,6 +6,7 @@ export function messageHandlers({ store, router, connection }) {
       store.applyFrame(frame);
       if (router.active) router.active.onFrame(frame);
     },
+    summaries: (message) => store.applySummaries(message),
     alert: (transition) => store.applyAlert(transition),
     subscribed: () => connection.confirm(),
     pong: () => {},

@@ -54,6 +54,18 @@ class Hosts {
   }
 }
 
+// Every host's latest fleet summary (`summaries` messages): a full one replaces them all.
+class Summaries {
+  constructor() { this.byName = new Map(); }
+
+  apply(message) {
+    if (message.full) this.byName.clear();
+    for (const summary of message.hosts || []) {
+      if (summary && typeof summary.host === "string") this.byName.set(summary.host, summary);
+    }
+  }
+}
+
 // The pending and firing alerts, kept current by live `alert` transitions.
 
 function keyOf(rule, labels) {
@@ -97,6 +109,9 @@ export class Store {
     this.connection = { state: "offline", detail: "" };
     this.hosts = new Hosts();
     this.alerts = new ActiveAlerts();
+    this.summaries = new Summaries();
+    // What the shown view wants from /ws: {summary, hosts}.
+    this.liveRequest = null;
     this.listeners = new Map();
   }
 
@@ -127,6 +142,21 @@ export class Store {
   applyFrame(frame) {
     this.hosts.applyFrame(frame);
     this.emit("host", frame.host);
+  }
+
+  // A `summaries` message; listeners hear it (`full`, and the hosts it changed).
+  applySummaries(message) {
+    this.summaries.apply(message);
+    this.emit("summaries", message);
+  }
+
+  // What the view shown wants live: the fleet's summaries and/or some hosts' full frames.
+  // Listeners (the live connection) hear it only when it changes.
+  want({ summary = false, hosts = [] } = {}) {
+    const request = { summary, hosts: [...hosts].sort() };
+    if (JSON.stringify(request) === JSON.stringify(this.liveRequest)) return;
+    this.liveRequest = request;
+    this.emit("live-request", request);
   }
 
   replaceAlerts(alerts) {

@@ -109,6 +109,7 @@ export class HostView extends View {
     if (!host) this.root.textContent = "No host has reported yet.";
     else if (host !== this.host) {
       this.host = host;
+      this.store.want(this.liveRequest());
       this.build();
       this.loadLive();
     }
@@ -202,6 +203,9 @@ export class HostView extends View {
       if (ticket === this.loading) this.setStatus(`Could not load recent data: ${err.message}`);
     }
   }
+
+  // This host's full frames only.
+  liveRequest() { return { summary: false, hosts: this.host ? [this.host] : [] }; }
 
   onResume() { if (this.host && this.mode === "live") this.loadLive(); }
 
