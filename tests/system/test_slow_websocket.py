@@ -97,7 +97,9 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_others_keep_their_
             text = (await metrics.get("/metrics")).text
             closed = re.search(r"^hostpulse_live_slow_clients_closed_total (\S+)$", text, re.M)
             clients = re.search(r"^hostpulse_live_clients (\S+)$", text, re.M)
-            return bool(closed and clients) and float(closed[1]) >= 1 and float(clients[1]) == 3
+            if closed is None or clients is None:
+                return False
+            return float(closed[1]) >= 1 and float(clients[1]) == 3
 
         await wait_until(slow_one_dropped, 60, "the backend to drop the slow client", every=0.5)
         await metrics.aclose()
