@@ -67,7 +67,8 @@ TAGS = [
             'batch; every client receives `{"type":"alert",…}` transitions; `{"type":"ping"}` '
             '→ `pong`. A bad message gets `{"type":"error","detail":…}`; the socket stays open. '
             "A client too slow to keep up skips messages, and is closed with code 1013 if it "
-            "stops reading."
+            "stops reading. The long form, with what each dashboard view subscribes to: "
+            "`docs/live-protocol.md`."
         ),
     },
     {

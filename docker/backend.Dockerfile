@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The HostPulse backend (hostpulse-backend): FastAPI + uvicorn. Only the `backend` extra: no OTel
 # SDK and no agent outputs. Needs DATABASE_URL and REDIS_URL; writes nothing to its filesystem, so
 # it runs with a read-only root (only /tmp may be a tmpfs).

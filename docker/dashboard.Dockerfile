@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The HostPulse dashboard (hostpulse-dashboard): serves the web UI; the browser talks to the backend
 # at HOSTPULSE_BACKEND_URL. Only the `dashboard` extra; writes nothing, runs with a read-only root.
 #

@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The HostPulse agent (hostpulse-exporter): procfs collectors, Prometheus /metrics, OTLP/HTTP push,
 # JSON push. Only the `exporter` extra is installed: no FastAPI, asyncpg or Redis client, and no
 # gRPC (build with --build-arg EXTRAS=exporter-grpc for `--otlp-protocol grpc`).

@@ -246,7 +246,11 @@ def query_variable(
     multi: bool = True,
     all_value: str | None = None,
     sql_query: bool = False,
+    include_all: bool | None = None,
 ) -> Json:
+    """A variable filled by `query`; `include_all` defaults to `multi` (All is then chosen
+    at first; without it Grafana starts with the first value)."""
+    include_all = multi if include_all is None else include_all
     variable: Json = {
         "name": name,
         "label": label,
@@ -262,9 +266,9 @@ def query_variable(
         "regex": "",
         "sort": 1,
         "multi": multi,
-        "includeAll": multi,
+        "includeAll": include_all,
     }
-    if multi:
+    if include_all:
         variable["current"] = {"selected": True, "text": ["All"], "value": ["$__all"]}
     if all_value is not None:
         variable["allValue"] = all_value

@@ -48,8 +48,10 @@ def rates(metric: str, group: str, legend: str) -> str:
     )
 
 
-def host_variable(query: str) -> Json:
-    return query_variable("host", "Host", query, datasource=POSTGRES, sql_query=True)
+def host_variable(query: str, *, include_all: bool = True) -> Json:
+    return query_variable(
+        "host", "Host", query, datasource=POSTGRES, sql_query=True, include_all=include_all
+    )
 
 
 def history() -> Json:
@@ -261,7 +263,9 @@ def history() -> Json:
         "A host's CPU, memory, load, swap, threads, handles, disk and network history from "
         "HostPulse's own PostgreSQL: raw samples, 1-minute or hourly rollups by the range.",
         ["host", "history", "postgresql"],
-        [host_variable("SELECT host FROM grafana.hosts ORDER BY 1")],
+        # No All: a host's history, several hosts ticked to compare; All over a fleet of
+        # 2,000 hosts would read every series of the fleet for each panel.
+        [host_variable("SELECT host FROM grafana.hosts ORDER BY 1", include_all=False)],
         layout,
         time_from="now-6h",
         refresh="1m",

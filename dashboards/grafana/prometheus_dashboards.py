@@ -682,6 +682,58 @@ def self_monitoring() -> Json:
             unit="short",
         ),
     )
+    layout.add(row("Backend: background jobs and forwarding"))
+    forward = "sum by (target)"
+    layout.add(
+        timeseries(
+            "Once-only jobs",
+            [
+                prom(
+                    f"max by (instance, exported_job) (hostpulse_job_leading{{{backend}}})",
+                    "{{exported_job}} on {{instance}}",
+                )
+            ],
+            unit="short",
+            description="1 on the process running each once-only job (scraping, retention, "
+            "sealing, forward:<target>). The metric's own `job` label arrives as "
+            "`exported_job`: Prometheus keeps `job` for the scrape job.",
+            width=8,
+        ),
+        timeseries(
+            "Forwarded samples",
+            [
+                prom(
+                    f"{forward} (rate(hostpulse_forward_{kind}_samples_total{{{backend}}}{RATE}))",
+                    f"{{{{target}}}} {kind}",
+                )
+                for kind in ("sent", "retried", "failed", "dropped")
+            ],
+            unit="cps",
+            description="Per forward target (docs/forwarding.md); absent without targets.",
+            width=8,
+        ),
+        timeseries(
+            "Forward queue",
+            [
+                prom(
+                    f"max by (target) (hostpulse_forward_queue_samples{{{backend}}})",
+                    "{{target}} queued samples",
+                ),
+                prom(
+                    f"max by (target) (hostpulse_forward_lag_seconds{{{backend}}})",
+                    "{{target}} lag (s)",
+                ),
+                prom(
+                    f"max by (target, instance) (hostpulse_forward_sending{{{backend}}})",
+                    "{{target}} sending on {{instance}}",
+                ),
+            ],
+            unit="short",
+            description="The durable queue's samples and the age in seconds of its oldest "
+            "body, from the one process sending for the target (sending = 1).",
+            width=8,
+        ),
+    )
     layout.add(row("Agents"))
     layout.add(
         timeseries(
@@ -769,7 +821,7 @@ def self_monitoring() -> Json:
         "hostpulse-self",
         "HostPulse / Self-monitoring",
         "The backend's and the agents' own metrics: ingest, latency, writer, sealing, live "
-        "fan-out, Redis, alerting, collectors and JSON push.",
+        "fan-out, Redis, alerting, once-only jobs, forwarding, collectors and JSON push.",
         ["self-monitoring", "prometheus"],
         variables,
         layout,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import ssl
 import subprocess
 import sys
@@ -21,8 +22,9 @@ from websockets.asyncio.client import connect
 
 from backend.settings import ConfigError, load_settings
 from tests.backend.auth.support import ensure_session
-from tests.backend.running import AUTH, agent_report, service_settings
+from tests.backend.running import AUTH, agent_report, service_settings, wait_for
 from tests.backend.tls_running import serve_tls, trusting
+from tests.conftest import free_port
 from tests.tls_support import Pki, make_pki
 
 
@@ -130,3 +132,71 @@ async def test_required_client_certificates_let_in_only_agents_signed_by_the_ca(
                 refused = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
                 with pytest.raises(refused):
                     await client.post("/ingest/metrics", json=agent_report("m-2"), headers=AUTH)
+
+
+async def test_hostpulse_backend_serve_with_tls_flags_serves_https(
+    pki: Pki, database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+) -> None:
+    """The real command line: flags -> settings -> uvicorn's TLS arguments."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "backend.cli", "serve", "--port", str(port)),
+        *("--tls-cert", str(pki.server_cert), "--tls-key", str(pki.server_key)),
+        env={
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            "HOSTPULSE_REDIS_PREFIX": redis_prefix,
+            "HOSTPULSE_LOG_LEVEL": "warning",
+        },
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        url = f"https://127.0.0.1:{port}/readyz"
+        async with httpx.AsyncClient(verify=trusting(pki.ca), timeout=5) as client:
+
+            async def ready() -> bool:
+                if process.returncode is not None:
+                    assert process.stderr is not None
+                    pytest.fail((await process.stderr.read()).decode()[-2000:])
+                try:
+                    return (await client.get(url)).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(ready, within=60, what="the backend over HTTPS")
+        async with httpx.AsyncClient(timeout=5) as plain:
+            with pytest.raises(httpx.TransportError):  # plain HTTP on the TLS port
+                await plain.get(f"http://127.0.0.1:{port}/readyz")
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+async def test_optional_client_certificates_are_verified_when_sent(
+    pki: Pki, database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+) -> None:
+    settings = service_settings(
+        database_url,
+        redis_url,
+        redis_prefix,
+        tls_cert=pki.server_cert,
+        tls_key=pki.server_key,
+        tls_client_auth="optional",
+        tls_client_ca=pki.ca,
+    )
+    async with serve_tls(settings) as base_url:
+        for context in (trusting(pki.ca), trusting(pki.ca, pki.client_cert, pki.client_key)):
+            async with httpx.AsyncClient(base_url=base_url, verify=context) as client:
+                assert (await client.get("/readyz")).status_code == 200
+        stranger = trusting(pki.ca, pki.other_client_cert, pki.other_client_key)
+        async with httpx.AsyncClient(base_url=base_url, verify=stranger) as client:
+            refused = (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)
+            with pytest.raises(refused):
+                await client.get("/readyz")

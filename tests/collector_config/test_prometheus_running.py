@@ -169,6 +169,18 @@ async def test_prometheus_scrapes_agents_and_remote_writes_them_to_the_backend(
         # Prometheus's own series were scraped and sent along with the agents' (remote_write
         # sends every batch mixed): none arrived, nor any host named by an agent itself.
         assert await history(client, f"127.0.0.1:{prom_port}", "up") == []
+        # Nor did the recording rules' results (loaded, and labelled with the agents' job).
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{prom_port}") as prom:
+            recorded = await prom.get(
+                "/api/v1/query", params={"query": "host_name:system_cpu_busy:ratio"}
+            )
+        assert {r["metric"]["host_name"] for r in recorded.json()["data"]["result"]} == {
+            "127.0.0.1",
+            "node-a",
+        }
+        await asyncio.sleep(3)  # a few more remote_write batches (batch_send_deadline 1s)
+        assert await history(client, "node-a", "host_name:system_cpu_busy:ratio") == []
+        assert await history(client, "node-a", "up") != []
         hosts = (await client.get("/api/hosts")).json()["hosts"]
         assert sorted(h["name"] for h in hosts) == ["127.0.0.1", "node-a"]
 

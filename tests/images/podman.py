@@ -385,7 +385,8 @@ def context_digest(
     .dockerignore lets in), the wheelhouse's wheels and the base image's id."""
     digest = hashlib.sha256()
     digest.update(podman(env, "image", "inspect", "--format", "{{.Id}}", base_image).encode())
-    paths = [REPO / "docker" / f"{component}.Dockerfile", *(REPO / f for f in CONTEXT_FILES)]
+    paths = [REPO / "docker" / f"{component}.Dockerfile", REPO / ".dockerignore"]
+    paths += [REPO / name for name in CONTEXT_FILES]
     for package in CONTEXT_PACKAGES:
         paths += sorted(
             path
@@ -535,12 +536,14 @@ def run_container(
     environment: Mapping[str, str] | None = None,
     read_only: bool = True,
     options: Sequence[str] = (),
+    network: str = "host",
 ) -> Iterator[Container]:
-    """`podman run -d` on the host network (the recipe's advice), removed when the block ends.
+    """`podman run -d` on the host network (the recipe's advice; `network="none"` for a network
+    namespace of its own with only `lo`), removed when the block ends.
 
     Read-only root by default, with a tmpfs /tmp as a Kubernetes emptyDir would give.
     """
-    command = ["run", "--detach", "--name", name, "--network", "host", "--pull=never"]
+    command = ["run", "--detach", "--name", name, "--network", network, "--pull=never"]
     if read_only:
         command += ["--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp:rw,size=64m"]
     for key, value in (environment or {}).items():

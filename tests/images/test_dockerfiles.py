@@ -78,3 +78,11 @@ def test_every_ignored_rule_has_its_reason_above_it(path: Path) -> None:
             above = lines[number - 1] if number else ""
             reason = above.lstrip().startswith("#") and not IGNORE.match(above)
             assert reason, f"{path.name}:{number + 1}: `{line.strip()}` needs a comment above why"
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda path: path.name)
+def test_no_syntax_directive_that_would_pull_a_frontend_image(path: Path) -> None:
+    """`# syntax=docker/dockerfile:1` makes BuildKit pull that image from Docker Hub first: an
+    air-gapped build would fail before its first step. Nothing here needs a newer syntax."""
+    first = path.read_text().splitlines()[0]
+    assert not re.match(r"#\s*syntax\s*=", first, re.IGNORECASE), first

@@ -7,6 +7,7 @@ test_backend_image.py runs for real): it only keeps what the agent sends, to rea
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -22,7 +23,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.images.fixtures import IMAGE_TEST_TIMEOUT
-from tests.images.podman import run_container
+from tests.images.podman import PodmanError, run_container
 from tests.images.support import (
     IMAGE_UID,
     busy_process,
@@ -37,6 +38,7 @@ from tests.images.support import (
 pytestmark = [pytest.mark.images, pytest.mark.timeout(IMAGE_TEST_TIMEOUT)]
 
 TOKEN = "hp_image-test-agent-token"
+INTERFACE = r'^system_network_io_bytes_total\{network_interface_name="([^"]+)"'
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -146,3 +148,39 @@ def test_agent_container_reports_the_hosts_cpus_a_host_process_and_the_node_name
         assert "Read-only file system" in write_attempt(agent, "/opt/hostpulse/probe")
         assert write_attempt(agent, "/tmp/probe") == ""
         assert agent.running()
+
+
+def test_agent_in_its_own_network_namespace_reports_the_nodes_interfaces(
+    podman_env: dict[str, str], hostpulse_images: dict[str, str]
+) -> None:
+    """Without host networking the container sees only `lo`; with the node's /proc at /host/proc
+    the agent reads PID 1's network namespace (`collectors.network.namespace: auto`) instead."""
+    node_interfaces = {
+        line.split(":")[0].strip() for line in Path("/proc/1/net/dev").read_text().splitlines()[2:]
+    }
+    assert node_interfaces - {"lo"}, "this test needs a node with an interface besides lo"
+    fetch = (
+        "import urllib.request; print(urllib.request.urlopen("
+        "'http://127.0.0.1:9860/metrics', timeout=10).read().decode())"
+    )
+    with run_container(
+        podman_env,
+        hostpulse_images["exporter"],
+        name=unique("hp-agent-netns"),
+        environment={"HOSTPULSE_INTERVAL": "1s", "HOSTPULSE_PROMETHEUS__LISTEN": "127.0.0.1:9860"},
+        network="none",
+        options=["--volume", "/proc:/host/proc:ro"],
+    ) as agent:
+        own = {
+            line.split(":")[0].strip()
+            for line in agent.exec("cat", "/proc/self/net/dev").splitlines()[2:]
+        }
+        assert own == {"lo"}
+        deadline = time.monotonic() + 90
+        seen: set[str] = set()
+        while time.monotonic() < deadline and seen != node_interfaces:
+            with contextlib.suppress(PodmanError):  # not listening yet
+                text = agent.exec("python3", "-c", fetch)
+                seen = set(re.findall(INTERFACE, text, re.MULTILINE))
+            time.sleep(1)
+        assert seen == node_interfaces, agent.logs()[-3000:]

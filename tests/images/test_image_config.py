@@ -6,7 +6,10 @@ Redis client)."""
 from __future__ import annotations
 
 import json
+import subprocess
 import tomllib
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -101,3 +104,39 @@ def test_image_holds_only_its_components_packages(
     assert PRESENT[component] <= distributions
     assert not (ABSENT[component] | NEVER) & distributions
     assert set(inventory["packages"]) == OWN_PACKAGES[component]
+
+
+def test_build_context_holds_only_what_the_images_need(
+    podman_env: dict[str, str], base_image: str, tmp_path: Path
+) -> None:
+    """.dockerignore keeps .venv, tests, docs, caches and stray files out of every build."""
+    stray = REPO / "exporter" / "__pycache__" / "stray.cpython-311.pyc"
+    dockerfile = tmp_path / "context.Dockerfile"
+    dockerfile.write_text(
+        f"FROM {base_image}\nCOPY . /context/\n"
+        'CMD ["python3", "-c", "import os; print(*sorted(os.listdir(\'/context\')))"]\n'
+    )
+    tag = f"localhost/hostpulse-context-check:{uuid.uuid4().hex[:8]}"
+    created = not stray.exists()
+    stray.parent.mkdir(exist_ok=True)
+    stray.touch()
+    try:
+        podman(
+            podman_env,
+            *("build", "--pull=never", "--network", "host", "--file", str(dockerfile)),
+            *("--tag", tag, str(REPO)),
+            timeout=300,
+        )
+        top = podman(podman_env, "run", "--rm", "--network", "host", "--pull=never", tag).split()
+        listing = podman(
+            podman_env,
+            *("run", "--rm", "--network", "host", "--pull=never", "--entrypoint", "find"),
+            *(tag, "/context", "-name", "*.pyc"),
+        )
+    finally:
+        if created:
+            stray.unlink()
+        subprocess.run(["podman", "rmi", "--force", tag], env=podman_env, capture_output=True)
+    expected = {"pyproject.toml", "README.md", "constraints.txt", "docker", *ALL_PACKAGES}
+    assert set(top) - {"build"} == expected
+    assert listing.strip() == ""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
@@ -155,3 +156,66 @@ def test_datasource_references_resolve(name: str) -> None:
     assert references
     for reference in references:
         assert reference["uid"] in provisioned | declared, reference
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def _self_metric_names() -> set[str]:
+    """Every self-metric the backend serves (backend/self_metrics.py) and every `hostpulse.*`
+    metric the agent sends (its Prometheus name: dots become underscores, plus a unit suffix
+    such as `_seconds`)."""
+    backend = (REPO / "backend" / "self_metrics.py").read_text(encoding="utf-8")
+    names = set(re.findall(r'"(hostpulse_[a-z0-9_]+)"', backend))
+    for path in (REPO / "exporter").rglob("*.py"):
+        for name in re.findall(r'"(hostpulse\.[a-z0-9_.]+)"', path.read_text(encoding="utf-8")):
+            names.add(name.replace(".", "_"))
+    return names
+
+
+def test_self_monitoring_shows_every_self_metric() -> None:
+    names = _self_metric_names()
+    assert {"hostpulse_ingest_samples", "hostpulse_agent_reports_dropped"} <= names  # found
+    shown = " ".join(q.text for d in ALL.values() for q in queries(d))
+    suffixes = r"(_seconds)?(_total|_bucket|_count)?"
+    missing = sorted(n for n in names if not re.search(rf"\b{n}{suffixes}\b", shown))
+    assert not missing, f"self-metrics on no dashboard panel: {missing}"
+
+
+def test_each_dashboard_has_its_required_panels() -> None:
+    """The panels issue 11 lists for each dashboard, by title."""
+    required = {
+        "hostpulse-host": {
+            "Uptime", "CPU busy", "CPU busy per core", "CPU by mode", "Load average", "Memory",
+            "Swap", "Threads and processes", "Open file handles", "Disk I/O", "Disk operations",
+            "Network traffic", "Network packets", "Network errors and drops",
+            "Top processes (now)", "CPU per process",
+        },
+        "hostpulse-fleet": {"Hosts", "Hosts up", "Hosts down"},
+        "hostpulse-history": {
+            "CPU busy per core", "CPU by mode", "Load average", "Memory", "Swap",
+            "Threads and open file handles", "Disk I/O", "Network traffic",
+            "Top processes (last snapshot in the range)",
+        },
+        "hostpulse-alerts": {"Current alerts", "Alert history", "Firing now"},
+    }  # fmt: skip
+    for uid, titles in required.items():
+        dashboard = next(d for d in ALL.values() if d["uid"] == uid)
+        present = {p["title"] for p in panels(dashboard)}
+        assert titles <= present, (uid, sorted(titles - present))
+    host = next(d for d in ALL.values() if d["uid"] == "hostpulse-host")
+    top = next(p for p in panels(host) if p["title"] == "Top processes (now)")
+    headers = {o["matcher"]["options"] for o in top["fieldConfig"]["overrides"]}
+    assert {"Rank", "Process", "PID", "CPU", "RSS", "Threads", "Disk I/O", "Open files"} <= headers
+
+
+def test_fleet_view_scales_without_repeated_panels() -> None:
+    """2,000 hosts are 2,000 table rows, not 2,000 panels; All is `.+`, not a 2,000-name regex."""
+    for dashboard in ALL.values():
+        for panel in panels(dashboard):
+            assert not panel.get("repeat"), (dashboard["uid"], panel["title"])
+    fleet = next(d for d in ALL.values() if d["uid"] == "hostpulse-fleet")
+    host = next(v for v in variables(fleet) if v["name"] == "host")
+    assert host["allValue"] == ".+"
+    table = next(p for p in panels(fleet) if p["title"] == "Hosts")
+    assert all(t.get("instant") for t in table["targets"]), "one instant value per host"

@@ -32,11 +32,19 @@ pytestmark = [pytest.mark.slow, pytest.mark.external]
 
 HOSTS = ("hp-alpha", "hp-beta")
 SCRAPE_S = 1.0  # the test Prometheus's scrape interval: the datasource's timeInterval here
+NO_FORWARD = "no forward target is configured in this run (docs/forwarding.md)"
 EMPTY_BECAUSE = {
     ("hostpulse-fleet", "Hosts", "E"): "no alerting rule is loaded: ALERTS has no firing alert",
     ("hostpulse-self", "Redis trouble", "A"): "no Redis operation failed in this run",
     ("hostpulse-self", "Sealing lag", "A"): "nothing old enough to seal exists in a new database",
     ("hostpulse-self", "Disk bytes per sample", "A"): "the sealing job has sealed nothing yet",
+    ("hostpulse-self", "Forwarded samples", "A"): NO_FORWARD,
+    ("hostpulse-self", "Forwarded samples", "B"): NO_FORWARD,
+    ("hostpulse-self", "Forwarded samples", "C"): NO_FORWARD,
+    ("hostpulse-self", "Forwarded samples", "D"): NO_FORWARD,
+    ("hostpulse-self", "Forward queue", "A"): NO_FORWARD,
+    ("hostpulse-self", "Forward queue", "B"): NO_FORWARD,
+    ("hostpulse-self", "Forward queue", "C"): NO_FORWARD,
 }
 
 

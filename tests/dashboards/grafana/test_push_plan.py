@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
+from dashboards.grafana.generate import PROVISIONING_DIR
 from dashboards.grafana.push_plan import (
     Current,
     Desired,
@@ -91,3 +93,20 @@ def test_everything_absent_is_created_in_dependency_order() -> None:
         ("dashboard", "create"),
     ]
     assert "secureJsonData" not in changes[2].body, "no password given: none sent"
+
+
+def test_pushed_datasources_match_the_provisioned_ones() -> None:
+    """push and file provisioning create the same datasources (settings not given by env)."""
+    provisioned = yaml.safe_load((PROVISIONING_DIR / "datasources" / "hostpulse.yaml").read_text())[
+        "datasources"
+    ]
+    pushed = {d["uid"]: d for d in want().datasources}
+    assert sorted(pushed) == sorted(d["uid"] for d in provisioned)
+    for source in provisioned:
+        ours = pushed[source["uid"]]
+        assert (ours["name"], ours["type"]) == (source["name"], source["type"])
+        for key, value in source.get("jsonData", {}).items():
+            if not (isinstance(value, str) and value.startswith("$")):
+                assert ours["jsonData"][key] == value, f"{source['uid']} jsonData.{key}"
+        if "user" in source:
+            assert ours["user"] == source["user"]

@@ -87,8 +87,16 @@ async def test_json_push_over_https_with_the_ca_file_and_a_required_client_certi
 
 
 async def test_a_backend_certificate_from_another_ca_is_refused_with_a_clear_reason(
-    pki: Pki, database_url: str, redis_url: str, redis_prefix: str, redis_client: Any
+    pki: Pki,
+    database_url: str,
+    redis_url: str,
+    redis_prefix: str,
+    redis_client: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The environment's CA settings name the wrong CA: json_push.ca_file must win over them.
+    for name in ("SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"):
+        monkeypatch.setenv(name, str(pki.other_ca))
     settings = service_settings(
         database_url, redis_url, redis_prefix, tls_cert=pki.server_cert, tls_key=pki.server_key
     )
@@ -169,3 +177,51 @@ def test_tls_files_apply_to_https_urls_only_and_must_load(pki: Pki, tmp_path: Pa
         JsonPushConfig(url="https://127.0.0.1/ingest/metrics", ca_file=tmp_path / "nope.crt")
     with pytest.raises(ValueError, match="insecure: removed: the endpoint's scheme decides"):
         OtlpConfig.model_validate({"endpoint": "https://127.0.0.1:4318", "insecure": True})
+
+
+def test_otlp_grpc_push_over_tls_with_the_ca_file_and_a_client_certificate(pki: Pki) -> None:
+    """A real gRPC server (grpcio) with TLS that requires a client certificate of the CA."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc
+
+    from tests.conftest import free_port
+    from tests.exporter.otlp_receivers import _Inbox, _MetricsService
+
+    inbox = _Inbox()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(  # type: ignore[no-untyped-call]
+        _MetricsService(inbox), server
+    )
+    port = free_port()
+    credentials = grpc.ssl_server_credentials(
+        [(pki.server_key.read_bytes(), pki.server_cert.read_bytes())],
+        root_certificates=pki.ca.read_bytes(),
+        require_client_auth=True,
+    )
+    server.add_secure_port(f"127.0.0.1:{port}", credentials)
+    server.start()
+    try:
+        config = OtlpConfig.model_validate(
+            {
+                "enabled": True,
+                "protocol": "grpc",
+                "endpoint": f"https://127.0.0.1:{port}",
+                "interval": 3600,
+                "timeout": 10,
+                "ca_file": pki.ca,
+                "client_cert": pki.client_cert,
+                "client_key": pki.client_key,
+            }
+        )
+        sink = OtlpSink(config.options(), host_name="grpc-tls", host_id="grpc-tls-id")
+        sink.start()
+        try:
+            sink.submit(make_snapshot())
+            assert sink.flush(10.0)
+            inbox.wait_for(lambda items: len(items) >= 1, timeout=10)
+        finally:
+            sink.shutdown(5.0)
+    finally:
+        server.stop(grace=None).wait(timeout=10)
