@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
     idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
     seqs = [0] * hosts
     accepted_samples = 0
+    acked: list[tuple[int, int]] = []  # (host number, report time ms) of every 200
     gate = asyncio.Semaphore(256)
     tasks: set[asyncio.Task[None]] = set()
     instance = uuid.uuid4().hex[:8]
@@ -87,9 +89,8 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
         nonlocal accepted_samples
         host = i % hosts
         seqs[host] += 1
-        body = report_body(
-            f"soak-{host}", f"{instance}-{host}", seqs[host], int(time.time() * 1000)
-        )
+        at = int(time.time() * 1000)
+        body = report_body(f"soak-{host}", f"{instance}-{host}", seqs[host], at)
         async with gate:
             status = 0
             try:
@@ -110,6 +111,7 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
         minute["statuses"][str(status)] = minute["statuses"].get(str(status), 0) + 1
         if status == 200:
             accepted_samples += int(orjson.loads(answer)["samples"])
+            acked.append((host, at))
 
     t0 = time.perf_counter() + 0.2
     for i in range(int(rate * seconds)):
@@ -129,6 +131,7 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
         writer.close()
     return {
         "accepted_samples": accepted_samples,
+        "acked": acked,
         "minutes": [
             {
                 "minute": m,
@@ -176,6 +179,26 @@ async def stored_samples(dsn: str) -> int:
                 "        WHERE r.host LIKE 'soak-%')"
                 "     + (SELECT count(*) FROM samples_late s JOIN series r ON r.id = s.series_id"
                 "        WHERE r.host LIKE 'soak-%')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def acked_not_stored(dsn: str, acked: list[list[int]]) -> int:
+    """Acknowledged reports (host number, time ms) without their process table in PostgreSQL:
+    each report carries one, so a missing one is a lost report."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE acked (host text, time timestamptz)")
+        await conn.copy_records_to_table(
+            "acked",
+            records=[(f"soak-{h}", datetime.fromtimestamp(t / 1000, UTC)) for h, t in acked],
+        )
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM process_snapshots p"
+                " WHERE p.host = a.host AND p.time = a.time)"
             )
         )
     finally:
@@ -253,6 +276,7 @@ async def main(args: argparse.Namespace) -> int:
             watchers = None
         await writer_idle(base)
         stored = await stored_samples(dsn)
+        lost_reports = await acked_not_stored(dsn, run["acked"])
     finally:
         if watchers is not None:
             watchers.kill()
@@ -262,7 +286,7 @@ async def main(args: argparse.Namespace) -> int:
         await admin.close()
         await drop_redis_prefix(prefix)
         say(f"dropped {db} and the Redis prefix {prefix}")
-    return report(args, run, memory, stored, delays)
+    return report(args, run, memory, stored, lost_reports, delays)
 
 
 def report(
@@ -270,6 +294,7 @@ def report(
     run: dict[str, Any],
     memory: list[tuple[float, int, int]],
     stored: int,
+    lost_reports: int,
     delays: list[float],
 ) -> int:
     mib = 1024 * 1024
@@ -299,7 +324,11 @@ def report(
             f"{minute['p99'] * 1000:>8.1f} {rss / mib:>8.1f} {redis / mib:>10.2f}"
         )
     accepted = run["accepted_samples"]
-    lost = accepted - stored
+    statuses: dict[str, int] = {}
+    for minute in run["minutes"]:
+        for status, n in minute["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    print(f"answers: {statuses}")
     warm = [s for s in memory if s[0] >= 60] or memory[len(memory) // 2 :]
     rss_values = [s[1] for s in warm]
     rss_mid = (max(rss_values) + min(rss_values)) / 2
@@ -309,9 +338,11 @@ def report(
     redis_ok = max(redis_last) <= max(redis_second) * 1.10
     checks = {
         "errors == 0": (errors == 0, f"{errors}"),
-        "lost samples == 0 (accepted = stored)": (
-            lost == 0,
-            f"{accepted:,} accepted, {stored:,} stored",
+        "lost == 0 (every acknowledged report stored)": (
+            lost_reports == 0 and stored >= accepted,
+            f"{len(run['acked']):,} reports acknowledged, {lost_reports} of them not stored; "
+            f"{accepted:,} samples acknowledged, {stored:,} stored (with those of 503s, written "
+            "after their answer)",
         ),
         "RSS after warm-up flat within +-10 %": (
             rss_spread <= 10,
