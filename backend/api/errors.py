@@ -23,6 +23,8 @@ from google.rpc.status_pb2 import Status
 from starlette.exceptions import HTTPException
 from starlette.routing import BaseRoute, Match
 
+from backend.api.text_guard import UnstorableTextGuard
+
 RETRY_AFTER_SECONDS = 5
 OTLP_PATH = "/v1/metrics"
 REMOTE_WRITE_PATH = "/api/v1/write"
@@ -82,9 +84,25 @@ def allowed_methods(routes: Iterable[BaseRoute], scope: dict[str, Any]) -> list[
     return allowed
 
 
+# FastAPI's answer to a JSON body it could not even decode (invalid UTF-8, say): a bare 400 that
+# no route documents. It is the client's invalid input like any other: 422, in the same shape.
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
+    if (
+        exc.status_code == 400
+        and exc.detail == _UNPARSABLE_BODY
+        and request.url.path
+        not in (
+            OTLP_PATH,
+            REMOTE_WRITE_PATH,
+        )
+    ):
+        detail = [{"loc": ["body"], "msg": "body is not valid JSON text", "type": "json_invalid"}]
+        return Response(orjson.dumps({"detail": detail}), 422, media_type="application/json")
     if exc.status_code == 405:
         methods = allowed_methods(request.app.router.routes, dict(request.scope))
         if methods:
@@ -107,7 +125,32 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
+def _document_string_details(schema: dict[str, Any]) -> None:
+    """422s name the field in a sentence (`{"detail": "until: is in the past"}`) as well as in
+    FastAPI's list form: the shared error schema says both."""
+    error = schema.get("components", {}).get("schemas", {}).get("HTTPValidationError")
+    if error is None:
+        return
+    listed = error["properties"]["detail"]
+    error["properties"]["detail"] = {
+        "anyOf": [{k: v for k, v in listed.items() if k != "title"}, {"type": "string"}],
+        "title": "Detail",
+    }
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """The handlers above, the 422 schema that documents string details, and the guard that
+    refuses unstorable text (`backend.api.text_guard`) before any route sees it."""
+    app.add_middleware(UnstorableTextGuard)
     app.add_exception_handler(HTTPException, _http_error)
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, _unavailable)
+    build_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _document_string_details(build_openapi())
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -67,10 +67,14 @@ def decode_request(body: bytes, kind: str) -> ExportMetricsServiceRequest:
     request = ExportMetricsServiceRequest()
     try:
         if kind == JSON:
-            json_format.Parse(body, request, ignore_unknown_fields=True)
+            document = orjson.loads(body)
+            if not isinstance(document, dict):
+                raise bad_request("body: OTLP/JSON must be an object (ExportMetricsServiceRequest)")
+            json_format.ParseDict(document, request, ignore_unknown_fields=True)
         else:
             request.ParseFromString(body)
-    except (DecodeError, json_format.ParseError, UnicodeDecodeError, ValueError) as exc:
+    except (DecodeError, json_format.ParseError, ValueError, TypeError) as exc:
+        # orjson.JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise bad_request(f"body: not a valid OTLP ExportMetricsServiceRequest ({exc})") from exc
     return request
 

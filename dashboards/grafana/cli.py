@@ -1,7 +1,10 @@
 """`hostpulse-grafana`: the HostPulse Grafana dashboards' command line.
 
 `generate` writes the dashboard JSON from the Python source (`--check`: only say whether the
-files are current). Further subcommands (`push`) add their parser in `SUBCOMMANDS`."""
+files are current; `--export-dir`: copies for grafana.com import; `--preview-dir`: HTML layout
+previews); `push` sends everything to a running Grafana; `docs-tables` keeps docs/grafana.md's
+tables current; `role` lets the read-only PostgreSQL role log in. Each subcommand adds its
+parser in `SUBCOMMANDS`."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from dashboards.grafana import cli_more
 from dashboards.grafana.generate import DASHBOARDS_DIR
 
 # A subcommand: adds its arguments to its parser and returns the function that runs it.
@@ -28,12 +32,15 @@ def _add_generate(parser: argparse.ArgumentParser) -> Runner:
         action="store_true",
         help="write nothing; exit 1 if a file is missing or differs from the generator's output",
     )
+    cli_more.add_export_options(parser)
     return _generate
 
 
 def _generate(args: argparse.Namespace) -> int:
     from dashboards.grafana.generate import rendered, stale_files, write
 
+    if args.export_dir or args.preview_dir:
+        return cli_more.export(args)
     directory: Path = args.output_dir
     if args.check:
         stale = stale_files(directory) if directory.is_dir() else sorted(rendered())
@@ -63,6 +70,11 @@ SUBCOMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], Runner]]] 
     "push": (
         "create/update the folder, datasources and dashboards in a running Grafana",
         _add_push,
+    ),
+    "docs-tables": ("print or update docs/grafana.md's generated tables", cli_more.add_docs_tables),
+    "role": (
+        "let the read-only PostgreSQL role hostpulse_grafana log in, password from stdin",
+        cli_more.add_role,
     ),
 }
 

@@ -38,14 +38,21 @@ def values(metric: str, legend: str, where: str = "") -> str:
     )
 
 
-def rates(metric: str, group: str, legend: str) -> str:
-    """A counter's per-second rate, summed over the series sharing `group` (numeric sum: no
-    overflow)."""
+def rates(metric: str, legend: str) -> str:
+    """A counter's per-second rate, one time series per stored series (each series of the
+    metric has its own label set, so there is nothing to sum: a GROUP BY here doubled the
+    30-day panel's time, bench/grafana_sql_bench.py)."""
     return (
-        f"SELECT time, {legend} AS metric, grafana.to_float(sum(value::numeric)) AS value\n"
+        f"SELECT time, {legend} AS metric, value\n"
         f"FROM grafana.metric_rates({RANGE.format(metric=metric)})\n"
-        f"GROUP BY time, {group}\nORDER BY 1"
+        "ORDER BY 1"
     )
+
+
+DEVICE = "host || ' ' || (labels->>'system_device') || ' ' || (labels->>'disk_io_direction')"
+INTERFACE = (
+    "host || ' ' || (labels->>'network_interface_name') || ' ' || (labels->>'network_io_direction')"
+)
 
 
 def host_variable(query: str, *, include_all: bool = True) -> Json:
@@ -188,31 +195,34 @@ def history() -> Json:
     layout.add(
         timeseries(
             "Disk I/O",
-            [
-                sql(
-                    rates(
-                        "system_disk_io_bytes_total",
-                        "host, labels->>'system_device', labels->>'disk_io_direction'",
-                        "host || ' ' || (labels->>'system_device') || ' ' "
-                        "|| (labels->>'disk_io_direction')",
-                    )
-                )
-            ],
+            [sql(rates("system_disk_io_bytes_total", DEVICE))],
             unit="Bps",
         ),
         timeseries(
+            "Disk operations",
+            [sql(rates("system_disk_operations_total", DEVICE))],
+            unit="iops",
+        ),
+        timeseries(
             "Network traffic",
-            [
-                sql(
-                    rates(
-                        "system_network_io_bytes_total",
-                        "host, labels->>'network_interface_name', labels->>'network_io_direction'",
-                        "host || ' ' || (labels->>'network_interface_name') || ' ' "
-                        "|| (labels->>'network_io_direction')",
-                    )
-                )
-            ],
+            [sql(rates("system_network_io_bytes_total", INTERFACE))],
             unit="Bps",
+            width=8,
+        ),
+        timeseries(
+            "Network packets",
+            [sql(rates("system_network_packet_count_total", INTERFACE))],
+            unit="pps",
+            width=8,
+        ),
+        timeseries(
+            "Network errors and drops",
+            [
+                sql(rates("system_network_errors_total", INTERFACE + " || ' errors'")),
+                sql(rates("system_network_dropped_total", INTERFACE + " || ' dropped'")),
+            ],
+            unit="pps",
+            width=8,
         ),
     )
     layout.add(row("Top processes"))

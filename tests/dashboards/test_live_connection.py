@@ -108,3 +108,19 @@ async def test_a_new_session_subscribes_afresh_and_resumes_nothing(module_page: 
     ]
     events = await module_page.evaluate("() => events")
     assert events == ["connecting", "live", "offline", "connecting", "live", "offline"]
+
+
+async def test_starting_again_while_running_keeps_the_socket(module_page: Page) -> None:
+    """main.js opens the socket while the session is checked, then starts the session: one
+    socket, one subscription; after a stop, a start opens a new one."""
+    sockets: list[WebSocketRoute] = []
+    received: list[tuple[int, Any]] = []
+    await module_page.route_web_socket(re.compile(r"/ws$"), play_backend(sockets, received))
+    await module_page.evaluate(START, WS_URL)
+    await module_page.evaluate("(url) => live.startOnce(url)", WS_URL)
+    await module_page.wait_for_function("() => events.includes('live')")
+    await module_page.evaluate("(url) => { live.stop(); live.startOnce(url); }", WS_URL)
+    await module_page.wait_for_function("() => events.filter((e) => e === 'live').length === 2")
+    await module_page.evaluate("() => live.stop()")
+    assert [index for index, _ in received] == [0, 1]
+    assert len(sockets) == 2

@@ -46,4 +46,8 @@ def hostpulse_images(podman_env: dict[str, str], base_image: str) -> dict[str, s
     """component -> image name, built offline (`--no-index`) from the host's wheelhouse; each
     image is also tagged `<version>` (the tag the manifests use)."""
     wheelhouse = podman.ensure_wheelhouse(podman.wheelhouse_python(podman_env, base_image))
-    return podman.build_images(podman_env, base_image=base_image, wheelhouse=wheelhouse, reuse=True)
+    images = podman.build_images(
+        podman_env, base_image=base_image, wheelhouse=wheelhouse, reuse=True
+    )
+    podman.prune_test_images(podman_env, keep=set(images.values()))
+    return images

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -29,7 +30,7 @@ import time
 import tomllib
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -424,6 +425,8 @@ def build_image(
     if reuse:
         tag = "test-" + context_digest(env, component, base_image=base_image, wheelhouse=wheelhouse)
     name = image_name(component, tag or version)
+    if reuse:
+        mark_used(name)
     if reuse and image_exists(env, name):
         progress(f"reusing {name} (nothing it is built from changed)")
         podman(env, "tag", name, image_name(component, version))
@@ -455,6 +458,76 @@ def build_image(
     if reuse:
         podman(env, "tag", name, image_name(component, version))
     return name
+
+
+# Test images (`:test-<digest>`) neither built nor reused for this long are removed by
+# `prune_test_images`; a session uses its images for minutes, so this never takes one in use.
+TEST_IMAGE_MAX_IDLE_SECONDS = 6 * 3600
+
+
+def _use_stamp(name: str) -> Path:
+    return cache_dir() / "used" / name.replace("/", "_").replace(":", "_")
+
+
+def mark_used(name: str) -> None:
+    """Note that a session builds or reuses `name` now (see `prune_test_images`)."""
+    stamp = _use_stamp(name)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.touch()
+
+
+def stale_test_tags(
+    images: Sequence[Mapping[str, object]],
+    last_used: Callable[[str], float | None],
+    *,
+    keep: Collection[str],
+    now: float,
+    max_idle: float = TEST_IMAGE_MAX_IDLE_SECONDS,
+) -> list[str]:
+    """The `localhost/hostpulse-*:test-*` tags of `podman images --format json` that are not in
+    `keep` and were neither created nor used in the last `max_idle` seconds."""
+    stale = []
+    for image in images:
+        created = float(str(image.get("Created", 0)))
+        tags = image.get("RepoTags") or []
+        assert isinstance(tags, list)
+        for tag in tags:
+            if not (tag.startswith("localhost/hostpulse-") and ":test-" in tag) or tag in keep:
+                continue
+            newest = max(created, last_used(tag) or 0.0)
+            if now - newest > max_idle:
+                stale.append(tag)
+    return stale
+
+
+def prune_test_images(env: Mapping[str, str], keep: Collection[str]) -> list[str]:
+    """Remove stale test images (`stale_test_tags`) and build stages left dangling as long, so
+    a machine that runs the suite after every change does not fill its disk. Best effort: an
+    image a container still uses stays."""
+
+    def last_used(tag: str) -> float | None:
+        stamp = _use_stamp(tag)
+        return stamp.stat().st_mtime if stamp.exists() else None
+
+    images = json.loads(podman(env, "images", "--format", "json"))
+    stale = stale_test_tags(images, last_used, keep=keep, now=time.time())
+    for tag in stale:
+        subprocess.run(["podman", "rmi", tag], env=dict(env), capture_output=True, check=False)
+        _use_stamp(tag).unlink(missing_ok=True)
+    subprocess.run(
+        [
+            "podman",
+            "image",
+            "prune",
+            "--force",
+            "--filter",
+            f"until={TEST_IMAGE_MAX_IDLE_SECONDS}s",
+        ],
+        env=dict(env),
+        capture_output=True,
+        check=False,
+    )
+    return stale
 
 
 def build_images(
@@ -505,6 +578,13 @@ class Container:
             check=False,
         )
         return state.stdout.decode().strip() == "true"
+
+    def stop(self, seconds: int = 20) -> int:
+        """`podman stop` (the image's STOPSIGNAL, then SIGKILL after `seconds`); the exit code:
+        0 for a process that shut down on the signal, 137 for one that had to be killed."""
+        podman(self.env, "stop", "--time", str(seconds), self.name, timeout=seconds + 60)
+        code = podman(self.env, "inspect", "--format", "{{.State.ExitCode}}", self.name)
+        return int(code.strip())
 
     def exec(self, *command: str) -> str:
         return podman(self.env, "exec", self.name, *command, timeout=60)

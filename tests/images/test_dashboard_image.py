@@ -99,3 +99,4 @@ async def test_chromium_logs_in_to_the_dashboard_container_and_sees_a_reporting_
                     assert errors == []
                 finally:
                     await browser.close()
+            assert dashboard.stop() == 0, dashboard.logs()[-3000:]

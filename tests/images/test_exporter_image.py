@@ -147,7 +147,8 @@ def test_agent_container_reports_the_hosts_cpus_a_host_process_and_the_node_name
         assert gids == {IMAGE_UID}
         assert "Read-only file system" in write_attempt(agent, "/opt/hostpulse/probe")
         assert write_attempt(agent, "/tmp/probe") == ""
-        assert agent.running()
+        # As PID 1 it gets no default signal handling: it must handle the image's STOPSIGNAL.
+        assert agent.stop() == 0, agent.logs()[-3000:]
 
 
 def test_agent_in_its_own_network_namespace_reports_the_nodes_interfaces(

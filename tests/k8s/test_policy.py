@@ -18,6 +18,7 @@ EXPECTED_SKIPS = {
         ("DaemonSet/hostpulse-agent/hostpulse-agent", "image-pull-policy"),
         ("Deployment/hostpulse/backend", "image-pull-policy"),
         ("Deployment/hostpulse/dashboard", "image-pull-policy"),
+        ("Deployment/hostpulse/prometheus", "no-service-account-token"),
     },
     "production": {
         ("DaemonSet/hostpulse-agent/hostpulse-agent", "host-namespaces"),

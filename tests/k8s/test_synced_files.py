@@ -85,3 +85,73 @@ def test_every_dashboard_is_mounted_where_the_provider_reads(
     )
     mounts = {m["name"]: m["mountPath"] for m in grafana["containers"][0]["volumeMounts"]}
     assert mounts[volume["name"]] == path
+
+
+def test_in_cluster_prometheus_scrapes_the_agents_as_collector_config_does() -> None:
+    """k8s' prometheus.yml is its own file (rule path, no remote_write, no static targets), but
+    its pod-discovery job is collector-config's, so host_name is the node's name in both."""
+    import yaml
+
+    def job(path: Path) -> Manifest:
+        config = yaml.safe_load(path.read_text())
+        jobs = [j for j in config["scrape_configs"] if j["job_name"] == "hostpulse-exporter-pods"]
+        assert len(jobs) == 1, path
+        found: Manifest = jobs[0]
+        return found
+
+    ours = job(K8S / "components" / "monitoring" / "prometheus" / "prometheus.yml")
+    assert ours == job(REPO / "collector-config" / "prometheus" / "prometheus.yml")
+
+
+def test_in_cluster_prometheus_config_passes_promtool(tmp_path: Path) -> None:
+    """Debian's promtool is built without Kubernetes discovery: the pod job's discovery is
+    swapped for a static target (its relabelling is tested in tests/collector_config, and the
+    job is the same as there); everything else is checked as written."""
+    import yaml
+
+    from tests.conftest import require_program
+
+    promtool = require_program("promtool")
+    directory = K8S / "components" / "monitoring" / "prometheus"
+    config = yaml.safe_load((directory / "prometheus.yml").read_text())
+    rules = tmp_path / "hostpulse-rules.yml"
+    shutil.copy(directory / "hostpulse-rules.yml", rules)
+    assert config["rule_files"] == ["/etc/prometheus/rules/hostpulse-rules.yml"]
+    config["rule_files"] = [str(rules)]  # the pod's path (/etc/prometheus/rules) is here
+    for job in config["scrape_configs"]:
+        assert job.pop("kubernetes_sd_configs")[0]["namespaces"]["names"] == ["hostpulse-agent"]
+        job["static_configs"] = [{"targets": ["10.1.2.3:9860"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [promtool, "check", "config", str(tmp_path / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_grafana_has_every_variable_its_provisioning_reads(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """Grafana expands `$VAR`, `${VAR}` and `$__env{VAR}` in provisioning files from its
+    environment; an unset one becomes an empty URL or password."""
+    import re
+
+    from tests.k8s import pod_runner
+
+    used: set[str] = set()
+    for path in (K8S / "base" / "grafana" / "provisioning").rglob("*.yaml"):
+        text = "\n".join(
+            line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")
+        )
+        used |= set(re.findall(r"\$__env\{(\w+)\}", text))
+        used |= set(re.findall(r"\$\{?([A-Z][A-Z0-9_]*)\}?", text))
+    assert used, "the datasources read their addresses from the environment"
+    for overlay, manifests in rendered.items():
+        env = pod_runner.plan_pod(manifests, "Deployment", "grafana").container("grafana").env
+        missing = used - set(env)
+        assert not missing, (overlay, missing)
+        assert all(env[name] for name in used), overlay

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep
+from backend.api.types import RowId
 from backend.auth.agent_tokens import (
     TOKEN_CACHE_SECONDS,
     TokenInfo,
@@ -79,7 +80,7 @@ async def post_token(body: TokenCreate, pool: PoolDep) -> TokenCreated:
     summary=f"Revoke a token (refused everywhere within {TOKEN_CACHE_SECONDS:g} s)",
     responses={404: {"description": "No active token with this id."}},
 )
-async def delete_token(token_id: int, pool: PoolDep) -> Response:
+async def delete_token(token_id: RowId, pool: PoolDep) -> Response:
     if not await revoke_token(pool, token_id):
         raise HTTPException(404, detail=f"no active token with id {token_id}")
     return Response(status_code=204)

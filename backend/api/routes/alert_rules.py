@@ -12,6 +12,7 @@ from backend.alerts import rule_store
 from backend.alerts.rule_spec import RuleSpec
 from backend.alerts.rule_store import DuplicateRuleName, StoredRule
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep, no_such, not_found_doc
+from backend.api.types import RowId
 
 router = APIRouter(prefix="/api/alert-rules", tags=["alerts"], dependencies=[AdminAccess])
 
@@ -75,7 +76,7 @@ async def create_rule(spec: RuleSpec, pool: PoolDep) -> RuleOut:
     summary="One alert rule",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def get_rule(rule_id: int, pool: PoolDep) -> RuleOut:
+async def get_rule(rule_id: RowId, pool: PoolDep) -> RuleOut:
     return _found(await rule_store.get_rule(pool, rule_id), rule_id)
 
 
@@ -85,7 +86,7 @@ async def get_rule(rule_id: int, pool: PoolDep) -> RuleOut:
     summary="Replace an alert rule",
     responses={**ADMIN_ERRORS, **_NOT_FOUND, **_CONFLICT},
 )
-async def replace_rule(rule_id: int, spec: RuleSpec, pool: PoolDep) -> RuleOut:
+async def replace_rule(rule_id: RowId, spec: RuleSpec, pool: PoolDep) -> RuleOut:
     try:
         return _found(await rule_store.replace_rule(pool, rule_id, spec), rule_id)
     except DuplicateRuleName as exc:
@@ -98,7 +99,7 @@ async def replace_rule(rule_id: int, spec: RuleSpec, pool: PoolDep) -> RuleOut:
     summary="Delete an alert rule (its firing alerts resolve)",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def delete_rule(rule_id: int, pool: PoolDep) -> Response:
+async def delete_rule(rule_id: RowId, pool: PoolDep) -> Response:
     if not await rule_store.delete_rule(pool, rule_id):
         raise no_such("alert rule", rule_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -110,7 +111,7 @@ async def delete_rule(rule_id: int, pool: PoolDep) -> Response:
     summary="Enable an alert rule",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def enable_rule(rule_id: int, pool: PoolDep) -> RuleOut:
+async def enable_rule(rule_id: RowId, pool: PoolDep) -> RuleOut:
     return _found(await rule_store.set_enabled(pool, rule_id, True), rule_id)
 
 
@@ -120,5 +121,5 @@ async def enable_rule(rule_id: int, pool: PoolDep) -> RuleOut:
     summary="Disable an alert rule (its firing alerts resolve)",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def disable_rule(rule_id: int, pool: PoolDep) -> RuleOut:
+async def disable_rule(rule_id: RowId, pool: PoolDep) -> RuleOut:
     return _found(await rule_store.set_enabled(pool, rule_id, False), rule_id)

@@ -21,6 +21,7 @@ from backend.api.deps import (
     no_such,
     not_found_doc,
 )
+from backend.api.types import Rfc3339, RowId
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
@@ -70,7 +71,7 @@ class MuteIn(BaseModel):
 
     host: str = Field(min_length=1, max_length=255)
     rule: str | None = Field(default=None, min_length=1, max_length=200)
-    until: datetime = Field(description="RFC 3339; the mute ends then")
+    until: Rfc3339 = Field(description="RFC 3339; the mute ends then")
     comment: str = Field(default="", max_length=1000)
 
 
@@ -122,8 +123,8 @@ async def history(
     host: Annotated[str | None, Query(max_length=255)] = None,
     rule: Annotated[str | None, Query(max_length=200)] = None,
     severity: Annotated[str | None, Query(max_length=100)] = None,
-    from_: Annotated[datetime | None, Query(alias="from", description="RFC 3339")] = None,
-    to: Annotated[datetime | None, Query(description="RFC 3339, exclusive")] = None,
+    from_: Annotated[Rfc3339 | None, Query(alias="from", description="RFC 3339")] = None,
+    to: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> AlertHistoryResponse:
@@ -207,7 +208,7 @@ async def mute(body: MuteIn, pool: PoolDep) -> MuteOut:
     dependencies=[AdminAccess],
     responses={**ADMIN_ERRORS, **not_found_doc("mute")},
 )
-async def unmute(mute_id: int, pool: PoolDep) -> Response:
+async def unmute(mute_id: RowId, pool: PoolDep) -> Response:
     if not await delete_mute(pool, mute_id):
         raise no_such("mute", mute_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

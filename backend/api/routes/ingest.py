@@ -44,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or revoked agent token (`WWW-Authenticate: Bearer`)."},
     413: {"description": "Body larger than `max_body_bytes`, as sent or after decompression."},
     415: {"description": "Unsupported Content-Type or Content-Encoding."},
+    429: {"description": "This agent token's rate limit is spent; retry after `Retry-After`."},
     422: {"description": "Valid encoding but invalid content; `detail` names the field path."},
     503: {
         "description": "Not stored: the writer queue is full or PostgreSQL did not commit in "
@@ -53,8 +54,13 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _body_doc(description: str, *media_types: str) -> dict[str, Any]:
-    """OpenAPI for a body the route reads raw (it must bound the size before parsing)."""
-    content = {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}
+    """OpenAPI for a body the route reads raw (it must bound the size before parsing): a JSON
+    object, or binary for protobuf."""
+    binary = {"type": "string", "format": "binary"}
+    content = {
+        media: {"schema": {"type": "object"} if media.endswith("json") else binary}
+        for media in media_types
+    }
     return {"requestBody": {"required": True, "description": description, "content": content}}
 
 

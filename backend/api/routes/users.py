@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep
 from backend.api.routes.auth import UserOut
+from backend.api.types import RowId
 from backend.auth.passwords import PasswordPolicyError
 from backend.users.store import (
     LastAdminError,
@@ -75,7 +76,7 @@ async def post_user(body: UserCreate, pool: PoolDep) -> UserOut:
     summary="Change a user's role and/or password (their sessions end)",
     responses={404: {"description": "No such user."}, 409: {"description": "Last admin."}},
 )
-async def patch_user(user_id: int, body: UserChange, pool: PoolDep) -> UserOut:
+async def patch_user(user_id: RowId, body: UserChange, pool: PoolDep) -> UserOut:
     try:
         user = await update_user(pool, user_id, role=body.role, password=body.password)
     except PasswordPolicyError as exc:
@@ -94,7 +95,7 @@ async def patch_user(user_id: int, body: UserChange, pool: PoolDep) -> UserOut:
     summary="Delete a user and their sessions",
     responses={404: {"description": "No such user."}, 409: {"description": "Last admin."}},
 )
-async def remove_user(user_id: int, pool: PoolDep) -> Response:
+async def remove_user(user_id: RowId, pool: PoolDep) -> Response:
     try:
         deleted = await delete_user(pool, user_id)
     except LastAdminError as exc:

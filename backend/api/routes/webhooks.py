@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from backend.api.deps import ADMIN_ERRORS, AdminAccess, PoolDep, no_such, not_found_doc
+from backend.api.types import RowId
 from backend.notify import webhook_store
 from backend.notify.webhook_store import Webhook
 
@@ -112,7 +113,7 @@ async def create_webhook(body: WebhookIn, pool: PoolDep) -> WebhookCreated:
     summary="Switch a webhook on or off, or its resolved notifications",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def update_webhook(webhook_id: int, body: WebhookPatch, pool: PoolDep) -> WebhookOut:
+async def update_webhook(webhook_id: RowId, body: WebhookPatch, pool: PoolDep) -> WebhookOut:
     hook = await webhook_store.update_webhook(
         pool, webhook_id, send_resolved=body.send_resolved, enabled=body.enabled
     )
@@ -127,7 +128,7 @@ async def update_webhook(webhook_id: int, body: WebhookPatch, pool: PoolDep) -> 
     summary="Delete a webhook",
     responses={**ADMIN_ERRORS, **_NOT_FOUND},
 )
-async def delete_webhook(webhook_id: int, pool: PoolDep) -> Response:
+async def delete_webhook(webhook_id: RowId, pool: PoolDep) -> Response:
     if not await webhook_store.delete_webhook(pool, webhook_id):
         raise no_such("webhook", webhook_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -140,7 +141,7 @@ async def delete_webhook(webhook_id: int, pool: PoolDep) -> Response:
     responses=ADMIN_ERRORS,
 )
 async def deliveries(
-    webhook_id: int, pool: PoolDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    webhook_id: RowId, pool: PoolDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> DeliveriesResponse:
     rows = await webhook_store.recent_deliveries(pool, webhook_id, limit)
     return DeliveriesResponse(deliveries=[DeliveryOut(**dict(row)) for row in rows])

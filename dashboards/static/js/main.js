@@ -71,7 +71,7 @@ function createApp() {
     $("app").hidden = false;
     $("whoami").textContent = `${user.name} (${user.role})`;
     $("nav-config").hidden = user.role !== "admin";
-    live.start(`${backendUrl().replace(/^http/, "ws")}/ws`);
+    live.startOnce(liveUrl());
     // The view first: the host view loads its own data, so a direct link renders without waiting.
     route();
     await Promise.all([loadHosts(store), loadAlerts(store)]).catch(() => { /* each view shows its own errors */ });
@@ -115,6 +115,9 @@ function createApp() {
     const config = await (await fetch("/config.json")).json();
     setBackend(config.backend_url);
     onUnauthorized(() => { if (store.user) showLogin("Your session has ended; please log in again."); });
+    // The socket opens while the session is checked (one round trip less before live data);
+    // without a session it is refused, and showLogin() stops it.
+    live.startOnce(liveUrl());
     try {
       await startSession(await api("/api/auth/me"));
     } catch {
@@ -123,6 +126,10 @@ function createApp() {
   }
 
   return { boot };
+}
+
+function liveUrl() {
+  return `${backendUrl().replace(/^http/, "ws")}/ws`;
 }
 
 function applyTheme(theme) {

@@ -194,7 +194,8 @@ def test_each_dashboard_has_its_required_panels() -> None:
         "hostpulse-fleet": {"Hosts", "Hosts up", "Hosts down"},
         "hostpulse-history": {
             "CPU busy per core", "CPU by mode", "Load average", "Memory", "Swap",
-            "Threads and open file handles", "Disk I/O", "Network traffic",
+            "Threads and open file handles", "Disk I/O", "Disk operations", "Network traffic",
+            "Network packets", "Network errors and drops",
             "Top processes (last snapshot in the range)",
         },
         "hostpulse-alerts": {"Current alerts", "Alert history", "Firing now"},

@@ -15,19 +15,27 @@ export class LiveConnection {
     this.timer = null;
     this.pinger = null;
     this.stopped = false;
+    this.running = false;
     this.gap = false;
   }
 
   // A new session: nothing to resume from the last one.
   start(url) {
     this.url = url;
+    this.running = true;
     this.stopped = false;
     this.gap = false;
     this.delay = MIN_DELAY_MS;
     this.open();
   }
 
+  // Started already (e.g. while the session was being checked): keep that socket.
+  startOnce(url) {
+    if (!this.running || this.url !== url) this.start(url);
+  }
+
   stop() {
+    this.running = false;
     this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
