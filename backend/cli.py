@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -117,6 +118,8 @@ def serve(settings: BackendSettings, config: Path | None) -> int:
         log_level=settings.log_level,
         access_log=settings.access_log,
         lifespan="on",
+        # On SIGTERM requests get this long to finish, then the writer as long to flush.
+        timeout_graceful_shutdown=math.ceil(settings.shutdown_timeout),
         ws_max_size=64 * 1024,
         # Compressing each frame once per client costs more CPU than the whole fan-out.
         ws_per_message_deflate=False,

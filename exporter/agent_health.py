@@ -66,7 +66,8 @@ class AgentHealth:
                     "hostpulse.agent.reports.dropped",
                     "{report}",
                     Kind.COUNTER,
-                    "Reports dropped: buffer full (oldest first) or refused by the backend.",
+                    "Reports dropped: buffer full (oldest first), refused by the backend, or"
+                    " unreadable in the spool.",
                     [Point(float(counts.reports_dropped))],
                 ),
                 Metric(

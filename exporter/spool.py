@@ -52,6 +52,7 @@ class Spool:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._lock_file: IO[bytes] | None = None
+        self.corrupt_skipped = 0  # report files the last `load` set aside as unreadable
 
     def open(self) -> None:
         """Create the directory and take its lock; OSError with a clear message if it cannot."""
@@ -116,6 +117,7 @@ class Spool:
     def load(self) -> list[BufferedReport]:
         """Every readable pending report, oldest first; corrupt files are set aside and logged."""
         reports = []
+        self.corrupt_skipped = 0
         for path in sorted(self.directory.glob("*" + _SUFFIX)):
             if path.name == _STATE:
                 continue
@@ -131,6 +133,7 @@ class Spool:
                     extra={"fields": {"path": str(path), "error": str(exc)}},
                 )
                 self._set_aside(path)
+                self.corrupt_skipped += 1
                 continue
             reports.append(BufferedReport(seq, body))
         return reports

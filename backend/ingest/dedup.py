@@ -108,6 +108,9 @@ class ReportDeduplicator:
         self._claims = SharedRoundTrip(
             self._claim_all, name="dedup-claims", on_abandoned=self._release_claimed
         )
+        self._marks: SharedRoundTrip[tuple[str, int], None] = SharedRoundTrip(
+            self._mark_all, name="dedup-stored"
+        )
 
     def _key(self, instance_id: str, seq: int) -> str:
         return f"{self._prefix}dedup:{instance_id}:{seq}"
@@ -135,19 +138,27 @@ class ReportDeduplicator:
         return answers
 
     async def stored(self, keys: Sequence[tuple[str, int]]) -> None:
-        """These claimed reports are committed: later retries are duplicates."""
+        """These claimed reports are committed: later retries are duplicates. Concurrent
+        requests share round trips, as claims do."""
         if not keys:
             return
         self._pending.difference_update(keys)
-        try:
-            async with asyncio.timeout(self._max_wait):
-                await self._stored_script(keys=[self._key(i, s) for i, s in keys], args=[self._ttl])
-        except (RedisError, OSError, TimeoutError) as exc:
-            self._failed(exc)
-            for key in keys:  # our claim stays in Redis: remember what it means
-                self._stored_unmarked[key] = None
-            while len(self._stored_unmarked) > _STORED_MEMORY:
-                self._stored_unmarked.popitem(last=False)
+        await self._marks(keys)
+
+    async def _mark_all(self, keys: list[tuple[str, int]]) -> list[None]:
+        if time.monotonic() >= self._skip_until:
+            try:
+                async with asyncio.timeout(self._max_wait):
+                    names = [self._key(i, s) for i, s in keys]
+                    await self._stored_script(keys=names, args=[self._ttl])
+                return [None] * len(keys)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed(exc)
+        for key in keys:  # our claim stays in Redis: remember what it means
+            self._stored_unmarked[key] = None
+        while len(self._stored_unmarked) > _STORED_MEMORY:
+            self._stored_unmarked.popitem(last=False)
+        return [None] * len(keys)
 
     def settle_when(self, keys: Sequence[tuple[str, int]], committed: asyncio.Future[None]) -> None:
         """Mark `keys` stored (or release them) once `committed` is done: for a request that

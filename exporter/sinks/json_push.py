@@ -212,6 +212,14 @@ class JsonPushSink:
             self._last_seq = max(self._last_seq, pending[-1].seq)
         dropped = self._buffer.restore(pending)
         self._note_drops(dropped)
+        if spool.corrupt_skipped:  # a torn or damaged file: counted with the dropped reports
+            self._health.add_dropped(spool.corrupt_skipped)
+            log.warning(
+                "dropped unreadable spool files (set aside as *.corrupt)",
+                extra={
+                    "fields": {"reports": spool.corrupt_skipped, "spool_dir": str(spool.directory)}
+                },
+            )
         self._health.set_buffered(len(self._buffer))
         spool.write_state(SpoolState(self._instance_id, self._last_seq))
         if pending:

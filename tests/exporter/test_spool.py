@@ -45,9 +45,11 @@ def test_corrupt_files_are_logged_set_aside_and_skipped(
     (spool.directory / f"{4:020d}.json").write_bytes(b'{"seq": 5}')  # wrong name
     (spool.directory / "garbage.json").write_bytes(b"{}")
     assert [r.seq for r in spool.load()] == [1, 3]
+    assert spool.corrupt_skipped == 3  # the agent counts these with its dropped reports
     assert len([r for r in caplog.records if "corrupt spool file" in r.getMessage()]) == 3
     assert [r.seq for r in spool.load()] == [1, 3]  # set aside: not reported again
     assert len(list(spool.directory.glob("*.corrupt"))) == 3
+    assert spool.corrupt_skipped == 0  # this load found none; the first found three
 
 
 def test_corrupt_state_means_a_new_instance(spool: Spool) -> None:

@@ -14,6 +14,8 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -362,6 +364,7 @@ class Pusher:
     host: str
     instance: str
     acked: list[int] = field(default_factory=list)
+    acked_times: list[int] = field(default_factory=list)  # each acked report's time, unix ms
     statuses: list[int] = field(default_factory=list)
     retry_afters: list[str] = field(default_factory=list)
     transport_errors: int = 0
@@ -369,7 +372,8 @@ class Pusher:
     async def push(self, seq: int) -> None:
         from tests.backend.running import agent_report
 
-        body = agent_report(self.host, seq=seq, instance=self.instance)
+        at = int(time.time() * 1000)
+        body = agent_report(self.host, seq=seq, instance=self.instance, time_ms=at)
         while True:
             try:
                 answer = await self.client.post("/ingest/metrics", json=body, headers=AUTH)
@@ -380,6 +384,7 @@ class Pusher:
             self.statuses.append(answer.status_code)
             if answer.status_code == 200:
                 self.acked.append(seq)
+                self.acked_times.append(at)
                 return
             assert answer.status_code == 503, answer.text
             self.retry_afters.append(answer.headers.get("retry-after", ""))
@@ -391,3 +396,146 @@ class Pusher:
             seq += 1
             await self.push(seq)
             await asyncio.sleep(interval)
+
+
+async def snapshot_times(database_url: str, host: str) -> list[int]:
+    """The report time (unix ms) of every process table stored for `host`, duplicates kept."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT (extract(epoch FROM time) * 1000)::bigint AS ms FROM process_snapshots"
+            " WHERE host = $1",
+            host,
+        )
+    finally:
+        await conn.close()
+    return [int(row["ms"]) for row in rows]
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of the test's own on its own port (nothing kept on disk), so the test can
+    stop it and start a fresh, empty one in its place, as a Redis restart does."""
+
+    program: str
+    port: int = field(default_factory=free_port)
+    process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        self.process = await asyncio.create_subprocess_exec(
+            self.program,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"redis-server did not listen on {self.port} within 20s")
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+    async def stop(self) -> None:
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+
+class FaultyProxy:
+    """A TCP proxy (127.0.0.1, its own port) between agents and the backend whose behaviour the
+    test switches: `pass`, `latency` (each chunk held `latency` seconds), `reset` (connections
+    aborted with RST) and `blackhole` (connections accepted, data swallowed, nothing answered).
+    A switch applies to open connections too."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.mode = "pass"
+        self.latency = 0.3
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for writer in list(self._writers):
+                writer.transport.abort()
+            await self._server.wait_closed()
+
+    def _reset(self, *writers: asyncio.StreamWriter) -> None:
+        for writer in writers:
+            sock = writer.get_extra_info("socket")
+            if sock is not None:  # linger 0: close sends RST, as a crashed middlebox would
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
+        try:
+            if self.mode == "reset":
+                self._reset(writer)
+                return
+            if self.mode == "blackhole":
+                while await reader.read(65536):
+                    pass
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(
+                    "127.0.0.1", self.upstream_port
+                )
+            except OSError:
+                self._reset(writer)
+                return
+            self._writers.add(up_writer)
+            await asyncio.gather(
+                self._pipe(reader, up_writer, writer), self._pipe(up_reader, writer, up_writer)
+            )
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def _pipe(
+        self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, peer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            while chunk := await source.read(65536):
+                if self.mode == "latency":
+                    await asyncio.sleep(self.latency)
+                if self.mode == "reset":
+                    self._reset(sink, peer)
+                    return
+                if self.mode == "blackhole":
+                    continue
+                sink.write(chunk)
+                await sink.drain()
+        except (ConnectionError, OSError):
+            self._reset(sink, peer)
+        finally:
+            self._writers.discard(sink)
+            if not sink.transport.is_closing():
+                sink.close()

@@ -25,6 +25,8 @@ router = APIRouter(tags=["live"])
 # 1013 "try again later": the client fell too far behind and should reconnect.
 _CLOSE_TOO_SLOW = 1013
 _SUBSCRIBE_WAIT_SECONDS = 2.0
+# One frame not taken by the client's TCP connection within this long: the client is too slow.
+_SEND_TIMEOUT_SECONDS = 10.0
 
 
 @router.websocket("/ws", dependencies=[Depends(read_access)])
@@ -43,8 +45,11 @@ async def live(websocket: WebSocket) -> None:
         await asyncio.gather(*pending, return_exceptions=True)
         if sender in done and isinstance(sender.exception(), ClientTooSlow):
             metrics.slow_client_closed()
-            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
-                await websocket.close(code=_CLOSE_TOO_SLOW, reason="too slow; reconnect")
+            # The close frame may be stuck behind unsent frames: the server closes the
+            # connection itself when the handler returns.
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError, TimeoutError):
+                async with asyncio.timeout(_SEND_TIMEOUT_SECONDS):
+                    await websocket.close(code=_CLOSE_TOO_SLOW, reason="too slow; reconnect")
     finally:
         hub.disconnect(client)
 
@@ -52,7 +57,14 @@ async def live(websocket: WebSocket) -> None:
 async def _send_frames(websocket: WebSocket, client: LiveClient) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
         while True:
-            await websocket.send_text(await client.next_frame())
+            frame = await client.next_frame()
+            # A client that stopped reading blocks the send itself (its TCP window is full):
+            # it would never take another frame from its queue to be found too slow.
+            try:
+                async with asyncio.timeout(_SEND_TIMEOUT_SECONDS):
+                    await websocket.send_text(frame)
+            except TimeoutError:
+                raise ClientTooSlow from None
 
 
 async def _until_listening(websocket: WebSocket, request: Subscribe) -> None:

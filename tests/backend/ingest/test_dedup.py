@@ -123,3 +123,19 @@ async def test_a_claim_settles_when_its_late_commit_ends(
         await asyncio.sleep(0.01)
     assert await dedup.claim([("i-1", 1), ("i-1", 2)]) == [Claim.SEEN, Claim.NEW]
     await dedup.aclose()
+
+
+async def test_concurrent_stored_marks_share_round_trips(
+    redis_client: aioredis.Redis, redis_prefix: str
+) -> None:
+    """Each request marks its reports stored after the commit: under load that must not be a
+    Redis connection per request (the client's pool has 100; the soak ran out of them)."""
+    counting = CountingRedis(redis_client)
+    dedup = ReportDeduplicator(counting, redis_prefix)  # type: ignore[arg-type]
+    keys = [[("i-1", seq)] for seq in range(1, 201)]
+    await asyncio.gather(*(dedup.claim(k) for k in keys))
+    before = counting.round_trips
+    await asyncio.gather(*(dedup.stored(k) for k in keys))
+    assert counting.round_trips - before < 20
+    assert await dedup.claim([("i-1", 150)]) == [Claim.SEEN]
+    await dedup.aclose()

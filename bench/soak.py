@@ -1,0 +1,379 @@
+"""HostPulse soak: many simulated agents and WebSocket clients against one backend for minutes.
+
+    .venv/bin/python bench/soak.py [--minutes 10] [--hosts 2000] [--rate 1000] [--ws-clients 200]
+
+One backend process (one uvicorn worker) on a throw-away database of the shared PostgreSQL and
+a key prefix of the shared Redis; `--hosts` agents sending a report (60 samples, top-5
+processes: bench/backend_bench.py's generator) every `--hosts / --rate` seconds in total
+`--rate` reports/s, open loop, from a separate process; `--ws-clients` WebSocket clients
+watching every host, from another. Every 10 s it samples the backend's resident memory and the
+Redis memory of the run's keys. At the end it prints a table per minute (reports, errors, p50
+and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost samples (accepted in 200
+answers = rows in PostgreSQL), RSS after the first minute flat within +-10 %, Redis memory
+bounded (its last minute no larger than +10 % of its second). Exit status 0 when all pass.
+Not part of the test suite: the full run takes --minutes plus about a minute.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import orjson
+import uvloop
+from backend_bench import (
+    ADMIN_DSN,
+    REDIS_URL,
+    TOKEN,
+    drop_redis_prefix,
+    free_port,
+    pct,
+    report_body,
+    say,
+    viewer_session,
+    wait_ready,
+)
+
+BENCH_SCRIPT = str(Path(__file__).resolve().parent / "backend_bench.py")  # its WebSocket clients
+SAMPLE_EVERY = 10.0  # seconds between RSS / Redis memory samples
+
+
+# --- load generator (a separate process) --------------------------------------------------------
+
+
+async def _post(
+    conn: tuple[asyncio.StreamReader, asyncio.StreamWriter], port: int, body: bytes
+) -> tuple[int, bytes]:
+    reader, writer = conn
+    head = (
+        f"POST /ingest/metrics HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    writer.write(head + body)
+    try:
+        response_head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.IncompleteReadError as exc:
+        raise ConnectionResetError("connection closed before a response") from exc
+    lines = response_head.split(b"\r\n")
+    length = 0
+    for line in lines[1:]:
+        if line[:15].lower() == b"content-length:":
+            length = int(line[15:])
+    return int(lines[0].split()[1]), await reader.readexactly(length)
+
+
+async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[str, Any]:
+    """Open loop: report i is due at t0 + i/rate, host i % hosts; latency from when it was due.
+    Per minute (of due time): sent, statuses, latencies; samples accepted in 200 answers."""
+    minutes: dict[int, dict[str, Any]] = {}
+    idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+    seqs = [0] * hosts
+    accepted_samples = 0
+    acked: list[tuple[int, int]] = []  # (host number, report time ms) of every 200
+    gate = asyncio.Semaphore(256)
+    tasks: set[asyncio.Task[None]] = set()
+    instance = uuid.uuid4().hex[:8]
+
+    async def one(i: int, due: float, minute: dict[str, Any]) -> None:
+        nonlocal accepted_samples
+        host = i % hosts
+        seqs[host] += 1
+        at = int(time.time() * 1000)
+        body = report_body(f"soak-{host}", f"{instance}-{host}", seqs[host], at)
+        async with gate:
+            status = 0
+            try:
+                conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
+                try:
+                    status, answer = await _post(conn, port, body)
+                except ConnectionError:  # a stale keep-alive connection: send again
+                    conn[1].close()
+                    conn = await asyncio.open_connection("127.0.0.1", port)
+                    status, answer = await _post(conn, port, body)
+                idle.append(conn)
+            except OSError as exc:
+                minute["statuses"][type(exc).__name__] = (
+                    minute["statuses"].get(type(exc).__name__, 0) + 1
+                )
+                return
+        minute["latencies"].append(time.perf_counter() - due)
+        minute["statuses"][str(status)] = minute["statuses"].get(str(status), 0) + 1
+        if status == 200:
+            accepted_samples += int(orjson.loads(answer)["samples"])
+            acked.append((host, at))
+
+    t0 = time.perf_counter() + 0.2
+    for i in range(int(rate * seconds)):
+        due = t0 + i / rate
+        minute = minutes.setdefault(
+            int((due - t0) // 60), {"sent": 0, "statuses": {}, "latencies": []}
+        )
+        minute["sent"] += 1
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        task = asyncio.create_task(one(i, due, minute))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+    for _, writer in idle:
+        writer.close()
+    return {
+        "accepted_samples": accepted_samples,
+        "acked": acked,
+        "minutes": [
+            {
+                "minute": m,
+                "sent": v["sent"],
+                "statuses": v["statuses"],
+                "p50": pct(v["latencies"], 0.5),
+                "p99": pct(v["latencies"], 0.99),
+            }
+            for m, v in sorted(minutes.items())
+        ],
+    }
+
+
+# --- the orchestrating process ------------------------------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+async def redis_bytes(prefix: str) -> int:
+    """Memory Redis uses for this run's keys (MEMORY USAGE summed over the prefix)."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(REDIS_URL)
+    try:
+        total = 0
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            total += int(await client.memory_usage(key) or 0)
+        return total
+    finally:
+        await client.aclose()
+
+
+async def stored_samples(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(
+            await conn.fetchval(
+                "SELECT (SELECT count(*) FROM samples s JOIN series r ON r.id = s.series_id"
+                "        WHERE r.host LIKE 'soak-%')"
+                "     + (SELECT count(*) FROM samples_late s JOIN series r ON r.id = s.series_id"
+                "        WHERE r.host LIKE 'soak-%')"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def acked_not_stored(dsn: str, acked: list[list[int]]) -> int:
+    """Acknowledged reports (host number, time ms) without their process table in PostgreSQL:
+    each report carries one, so a missing one is a lost report."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TEMP TABLE acked (host text, time timestamptz)")
+        await conn.copy_records_to_table(
+            "acked",
+            records=[(f"soak-{h}", datetime.fromtimestamp(t / 1000, UTC)) for h, t in acked],
+        )
+        return int(
+            await conn.fetchval(
+                "SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM process_snapshots p"
+                " WHERE p.host = a.host AND p.time = a.time)"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+async def writer_idle(base: str, within: float = 300) -> None:
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(base_url=base) as client:
+        while time.monotonic() < deadline:
+            text = (await client.get("/metrics")).text
+            if "\nhostpulse_writer_queue_samples 0.0\n" in text:
+                return
+            await asyncio.sleep(0.5)
+    say("the writer queue never emptied")
+
+
+def child(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin, stdout=subprocess.PIPE)
+
+
+async def main(args: argparse.Namespace) -> int:
+    db = f"hp_soak_{uuid.uuid4().hex[:10]}"
+    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+    prefix, port = f"{db}:", free_port()
+    base = f"http://127.0.0.1:{port}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    seconds = args.minutes * 60
+    say(
+        f"throw-away database {db}; one worker on :{port}; {args.hosts} agents, "
+        f"{args.rate:.0f} reports/s, {args.ws_clients} WebSocket clients, {args.minutes:g} min"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": dsn,
+        "REDIS_URL": REDIS_URL,
+        "HOSTPULSE_REDIS_PREFIX": prefix,
+        "HOSTPULSE_BOOTSTRAP_AGENT_TOKEN": TOKEN,
+        "HOSTPULSE_LOG_LEVEL": "warning",
+        # One token stands for all the simulated agents: its bucket must not be what limits.
+        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__CAPACITY": "1000000000",
+        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__PER_SECOND": "1000000000",
+    }
+    serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "1"]
+    server = subprocess.Popen(serve, env=env)  # noqa: ASYNC220 - started once, before any load
+    memory: list[tuple[float, int, int]] = []  # (seconds into the run, RSS, Redis bytes)
+    watchers: subprocess.Popen[bytes] | None = None
+    try:
+        await wait_ready(base)
+        session = await viewer_session(dsn)
+        if args.ws_clients:
+            url = f"ws://127.0.0.1:{port}/ws"
+            watchers = subprocess.Popen(  # noqa: ASYNC220 - started once, before the load
+                [sys.executable, BENCH_SCRIPT, "--ws", url, str(args.ws_clients), "0", session],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+            )
+            assert watchers.stdout is not None
+            await asyncio.to_thread(watchers.stdout.readline)  # "ready": all subscribed
+        gen = child("--loadgen", str(port), str(args.rate), str(seconds), str(args.hosts))
+        started = time.monotonic()
+        done = asyncio.ensure_future(asyncio.to_thread(gen.communicate))
+        while not done.done():
+            memory.append(
+                (time.monotonic() - started, rss_bytes(server.pid), await redis_bytes(prefix))
+            )
+            await asyncio.wait({done}, timeout=SAMPLE_EVERY)
+        out, _ = done.result()
+        run: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+        delays: list[float] = []
+        if watchers is not None:
+            ws_out, _ = await asyncio.to_thread(watchers.communicate, b"")
+            delays = orjson.loads(ws_out.splitlines()[-1])["delays_ms"]
+            watchers = None
+        await writer_idle(base)
+        stored = await stored_samples(dsn)
+        lost_reports = await acked_not_stored(dsn, run["acked"])
+    finally:
+        if watchers is not None:
+            watchers.kill()
+        server.terminate()
+        server.wait(60)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        await admin.close()
+        await drop_redis_prefix(prefix)
+        say(f"dropped {db} and the Redis prefix {prefix}")
+    return report(args, run, memory, stored, lost_reports, delays)
+
+
+def report(
+    args: argparse.Namespace,
+    run: dict[str, Any],
+    memory: list[tuple[float, int, int]],
+    stored: int,
+    lost_reports: int,
+    delays: list[float],
+) -> int:
+    mib = 1024 * 1024
+    print(
+        f"\nsoak: {args.hosts} agents, {args.rate:.0f} reports/s offered, {args.ws_clients} "
+        f"WebSocket clients, {args.minutes:g} min (load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores)"
+    )
+    print(
+        f"{'minute':>6} {'sent':>8} {'200':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'RSS MiB':>8} {'Redis MiB':>10}"
+    )
+    errors = 0
+    for minute in run["minutes"]:
+        m = minute["minute"]
+        ok = minute["statuses"].get("200", 0)
+        bad = (
+            sum(n for s, n in minute["statuses"].items() if s != "200")
+            + minute["sent"]
+            - sum(minute["statuses"].values())
+        )
+        errors += bad
+        in_minute = [s for s in memory if m * 60 <= s[0] < (m + 1) * 60] or memory[-1:]
+        rss, redis = in_minute[-1][1], in_minute[-1][2]
+        print(
+            f"{m + 1:>6} {minute['sent']:>8} {ok:>8} {bad:>7} {minute['p50'] * 1000:>8.1f} "
+            f"{minute['p99'] * 1000:>8.1f} {rss / mib:>8.1f} {redis / mib:>10.2f}"
+        )
+    accepted = run["accepted_samples"]
+    statuses: dict[str, int] = {}
+    for minute in run["minutes"]:
+        for status, n in minute["statuses"].items():
+            statuses[status] = statuses.get(status, 0) + n
+    print(f"answers: {statuses}")
+    warm = [s for s in memory if s[0] >= 60] or memory[len(memory) // 2 :]
+    rss_values = [s[1] for s in warm]
+    rss_mid = (max(rss_values) + min(rss_values)) / 2
+    rss_spread = (max(rss_values) - min(rss_values)) / 2 / rss_mid * 100
+    redis_second = [s[2] for s in memory if 60 <= s[0] < 120] or [memory[0][2]]
+    redis_last = [s[2] for s in memory if s[0] >= memory[-1][0] - 60]
+    redis_ok = max(redis_last) <= max(redis_second) * 1.10
+    checks = {
+        "errors == 0": (errors == 0, f"{errors}"),
+        "lost == 0 (every acknowledged report stored)": (
+            lost_reports == 0 and stored >= accepted,
+            f"{len(run['acked']):,} reports acknowledged, {lost_reports} of them not stored; "
+            f"{accepted:,} samples acknowledged, {stored:,} stored (with those of 503s, written "
+            "after their answer)",
+        ),
+        "RSS after warm-up flat within +-10 %": (
+            rss_spread <= 10,
+            f"{min(rss_values) / mib:.1f}..{max(rss_values) / mib:.1f} MiB (+-{rss_spread:.1f} %)",
+        ),
+        "Redis memory bounded": (
+            redis_ok,
+            f"{max(redis_second) / mib:.2f} MiB in minute 2, "
+            f"{max(redis_last) / mib:.2f} MiB at the end",
+        ),
+    }
+    if delays:
+        print(
+            f"WebSocket frames: {len(delays):,}, delay p50 {pct(delays, 0.5):.1f} ms, "
+            f"p99 {pct(delays, 0.99):.1f} ms"
+        )
+    print()
+    for name, (passed, detail) in checks.items():
+        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    return 0 if all(passed for passed, _ in checks.values()) else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        port_, rate_, seconds_, hosts_ = sys.argv[2:6]
+        result = uvloop.run(loadgen(int(port_), float(rate_), float(seconds_), int(hosts_)))
+        print(orjson.dumps(result).decode())
+    else:
+        parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+        parser.add_argument("--minutes", type=float, default=10.0, help="how long (default 10)")
+        parser.add_argument("--hosts", type=int, default=2000, help="simulated agents (2000)")
+        parser.add_argument("--rate", type=float, default=1000.0, help="reports/s in all (1000)")
+        parser.add_argument("--ws-clients", type=int, default=200, help="WebSocket clients (200)")
+        sys.exit(asyncio.run(main(parser.parse_args())))
