@@ -23,7 +23,8 @@ class ChannelListener:
     reconnects with backoff (reset once a subscription worked again).
 
     Optionally subscribed only on demand: it waits for `until_needed()` before subscribing, and
-    unsubscribes once `still_needed()` has been false for `idle_unsubscribe` seconds."""
+    unsubscribes once `still_needed()` has been false for `idle_unsubscribe` seconds. Each time a
+    subscription starts, `on_subscribed()` runs first (to catch up on messages it missed)."""
 
     def __init__(
         self,
@@ -36,6 +37,7 @@ class ChannelListener:
         still_needed: Callable[[], bool] | None = None,
         idle_unsubscribe: float = 10.0,
         on_error: Callable[[], None] | None = None,
+        on_subscribed: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._redis_url = redis_url
         self._channel = channel
@@ -45,6 +47,7 @@ class ChannelListener:
         self._still_needed = still_needed
         self._idle_unsubscribe = idle_unsubscribe
         self._on_error = on_error
+        self._on_subscribed = on_subscribed
         self._task: asyncio.Task[None] | None = None
         self._was_subscribed = False
         self.subscribed = asyncio.Event()
@@ -89,6 +92,10 @@ class ChannelListener:
             await pubsub.subscribe(self._channel)
             self.subscribed.set()
             self._was_subscribed = True
+            if self._on_subscribed is not None:
+                # What was published before this subscription (or while it was lost) is missed:
+                # the owner catches up from what is stored.
+                await self._on_subscribed()
             if self.reconnects:
                 log.info("%s: subscription restored", self._name)
             idle_since: float | None = None

@@ -106,9 +106,12 @@ class FleetTable:
         for line in bundle.split(SUMMARY_SEPARATOR):
             self._add_report(line)
 
-    def replace_reports(self, reports: Iterable[bytes]) -> None:
+    def replace_reports(self, reports: Iterable[bytes], now_ms: int) -> None:
         """The fleet's latest report summaries as stored in Redis: hosts not among them are gone
-        (their window and index entries expired)."""
+        (their window and index entries expired) — unless the table heard from them within
+        `stale_after`: such a report reached the channel after the stored ones were read (the
+        index keeps a host far longer than that), and dropping it would hide the host until its
+        next report."""
         known: dict[str, _HostState] = {}
         for line in reports:
             report = self._decode(line)
@@ -116,6 +119,10 @@ class FleetTable:
                 old = self._hosts.get(report["host"])
                 newer = old is not None and old.report.get("seen_ms", 0) > report.get("seen_ms", 0)
                 known[report["host"]] = old if old is not None and newer else _HostState(report)
+        recent = now_ms - self._stale_after_ms
+        for host, state in self._hosts.items():
+            if host not in known and state.report.get("seen_ms", 0) >= recent:
+                known[host] = state
         self._hosts = known
         self._changed &= known.keys()
 
@@ -127,6 +134,18 @@ class FleetTable:
         if not isinstance(report, dict) or not isinstance(report.get("host"), str):
             return None
         return report
+
+    def catch_up(self, reports: Iterable[bytes]) -> None:
+        """Stored report summaries, after the channel may have missed some: only those newer
+        than what the table holds count as changes."""
+        for line in reports:
+            report = self._decode(line)
+            if report is None:
+                continue
+            state = self._hosts.get(report["host"])
+            if state is None or state.report.get("seen_ms", 0) < report.get("seen_ms", 0):
+                self._hosts[report["host"]] = _HostState(report)
+                self._changed.add(report["host"])
 
     def _add_report(self, line: bytes) -> None:
         report = self._decode(line)

@@ -61,6 +61,7 @@ class SummaryFeed:
             until_needed=hub.summaries_wanted.wait,
             still_needed=lambda: hub.summary_client_count > 0,
             on_error=(lambda: metrics.redis_error("subscribe")) if metrics is not None else None,
+            on_subscribed=self._catch_up,
         )
         self._flusher: asyncio.Task[None] | None = None
 
@@ -78,6 +79,13 @@ class SummaryFeed:
         """An alert transition (every process hears them all)."""
         self.table.apply_alert(message)
 
+    async def _catch_up(self) -> None:
+        """Reports published before this subscription started (or while it was lost) were not
+        heard: take the stored ones that are newer than what the table has."""
+        with contextlib.suppress(RedisError, OSError):
+            stored = await self._redis.hvals(self._summaries_key)
+            self.table.catch_up(cast(list[bytes], stored))
+
     async def welcome(self, client: LiveClient) -> None:
         """The whole fleet for a client that just subscribed to the summaries: the stored
         summaries and alerts (the channel, once subscribed, keeps them current)."""
@@ -85,7 +93,7 @@ class SummaryFeed:
             await asyncio.wait_for(self.listener.subscribed.wait(), 2.0)
         with contextlib.suppress(RedisError, OSError):
             stored = await self._redis.hvals(self._summaries_key)
-            self.table.replace_reports(cast(list[bytes], stored))
+            self.table.replace_reports(cast(list[bytes], stored), _now_ms())
         # PostgreSQL away: the counts follow the transitions heard since.
         with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
             self.table.load_alerts(await self._load_alerts())

@@ -63,3 +63,30 @@ async def test_an_on_demand_listener_subscribes_when_needed_and_leaves_when_idle
         assert await redis_client.publish(channel, "gone") == 0
     finally:
         await listener.stop()
+
+
+async def test_each_subscription_first_lets_its_owner_catch_up(
+    redis_client: aioredis.Redis, redis_url: str, redis_prefix: str
+) -> None:
+    """A message published before the subscription started is missed by pub/sub: the owner's
+    `on_subscribed` runs once subscribed, so it can read what was stored meanwhile."""
+    channel = f"{redis_prefix}ch"
+    caught_up: list[bool] = []
+
+    async def catch_up() -> None:
+        caught_up.append(listener.subscribed.is_set())
+
+    listener = ChannelListener(
+        redis_url, channel, lambda _message: None, name="test", on_subscribed=catch_up
+    )
+    listener.start()
+    try:
+        await asyncio.wait_for(listener.subscribed.wait(), 5)
+
+        async def called() -> bool:
+            return bool(caught_up)
+
+        await wait_for(called, within=5, what="on_subscribed")
+        assert caught_up == [True]  # once, after the subscription was in place
+    finally:
+        await listener.stop()

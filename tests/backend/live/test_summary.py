@@ -86,3 +86,30 @@ def test_alert_counts_follow_transitions_and_stale_hosts_are_marked_once() -> No
     assert _hosts(table.flush(15_001))["a"]["status"] == "stale"
     assert table.flush(16_000) is None  # stale already sent
     assert _hosts(table.snapshot(16_000))["a"]["status"] == "stale"
+
+
+def test_catching_up_takes_only_stored_reports_newer_than_the_table() -> None:
+    """What the channel missed before it subscribed is read back from the stored summaries."""
+    table = FleetTable(stale_after_ms=60_000)
+    table.add_reports(_reports((_batch("a", 20_000, 0.5), 20_000)))
+    table.flush(20_000)
+    stored_a_older = _reports((_batch("a", 10_000, 0.9), 10_000))
+    stored_b_missed = _reports((_batch("b", 15_000, 0.1), 15_000))
+    table.catch_up([stored_a_older, stored_b_missed])
+    changed = _hosts(table.flush(21_000))
+    assert set(changed) == {"b"}  # a's newer report stays; b was missed and is now known
+    table.catch_up([stored_b_missed])
+    assert table.flush(21_000) is None  # nothing newer: nothing to send
+
+
+def test_replacing_from_the_store_keeps_a_host_heard_after_the_store_was_read() -> None:
+    """A client's first snapshot reads the stored summaries while the channel may deliver a newer
+    report: that host stays (and is still sent); one absent and long silent is gone."""
+    table = FleetTable(stale_after_ms=3_000)
+    table.add_reports(_reports((_batch("gone", 1_000, 0.5), 1_000)))
+    table.flush(1_000)
+    table.add_reports(_reports((_batch("new", 20_000, 0.5), 20_000)))  # heard, not yet flushed
+    stored = [_reports((_batch("old", 19_000, 0.2), 19_000))]
+    table.replace_reports(stored, now_ms=20_500)
+    assert set(_hosts(table.snapshot(20_500))) == {"old", "new"}
+    assert set(_hosts(table.flush(20_500))) == {"new"}
