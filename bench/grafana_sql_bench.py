@@ -18,7 +18,8 @@ On a throw-away database (HOSTPULSE_BENCH_PG, default the local PostgreSQL; drop
 
 All runs share one session, as Grafana's pooled connections do: a query whose plan PostgreSQL
 swaps for a generic one after five runs shows it here (048_grafana_read_speed.sql fixed one such
-case: 6-hour panels went from ~1 ms to ~400 ms).
+case: 6-hour panels went from ~1 ms to ~400 ms). 049_grafana_reads_by_series.sql fixed 1-hour
+panels that hashed every head row of the hour (250-470 ms at 20 hosts, growing with the fleet).
 
 A 30-day panel never reads 1-minute rollups or raw samples (grafana.resolution picks the hourly
 ones), so their smaller volume here changes no 30-day figure. Prints each panel's median ms and

@@ -138,6 +138,23 @@ def _document_string_details(schema: dict[str, Any]) -> None:
     }
 
 
+_UNAVAILABLE_DOC = {
+    "description": (
+        "PostgreSQL or Redis is unavailable (or the write queue is full): nothing was done; "
+        "retry after `Retry-After` seconds."
+    ),
+    "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "Seconds."}},
+}
+
+
+def _document_unavailable(schema: dict[str, Any]) -> None:
+    """Every operation may meet a store that is away: its 503 is part of the contract."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict) and "responses" in operation:
+                operation["responses"].setdefault("503", _UNAVAILABLE_DOC)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """The handlers above, the 422 schema that documents string details, and the guard that
     refuses unstorable text (`backend.api.text_guard`) before any route sees it."""
@@ -149,7 +166,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            _document_string_details(build_openapi())
+            schema = build_openapi()
+            _document_string_details(schema)
+            _document_unavailable(schema)
         assert app.openapi_schema is not None
         return app.openapi_schema
 

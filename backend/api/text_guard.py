@@ -10,42 +10,16 @@ which answer in their protocols' formats; they are passed through untouched.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.ingest.limits import find_unstorable, unstorable
+
 # Bodies larger than this are left to the route (which refuses them or reads them itself).
 MAX_CHECKED_BODY_BYTES = 1024 * 1024
 INGEST_PATHS = frozenset({"/ingest/metrics", "/v1/metrics", "/api/v1/write"})
-
-
-def unstorable(text: str) -> str | None:
-    """Why `text` cannot be stored, or None."""
-    if "\x00" in text:
-        return "contains a NUL character"
-    # json.loads joins valid surrogate pairs, so any surrogate left is unpaired.
-    if any("\ud800" <= ch <= "\udfff" for ch in text):
-        return "contains an unpaired UTF-16 surrogate (not valid Unicode)"
-    return None
-
-
-def _walk(value: Any, loc: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], str]]:
-    if isinstance(value, str):
-        problem = unstorable(value)
-        if problem:
-            yield loc, problem
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            problem = unstorable(key)
-            if problem:
-                yield (*loc, key), f"name {problem}"
-            yield from _walk(item, (*loc, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _walk(item, (*loc, index))
 
 
 def find_problem(
@@ -61,8 +35,7 @@ def find_problem(
             document = json.loads(body)  # the stdlib keeps unpaired surrogates; orjson refuses
         except ValueError:
             return None  # not JSON: the route's own parser answers
-        for found in _walk(document, ("body",)):
-            return found
+        return find_unstorable(document, ("body",))
     return None
 
 

@@ -7,6 +7,7 @@ field path. Samples come out as `SampleColumns` (no object per sample).
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from backend.ingest.limits import (
     check_name,
     check_text,
     check_time,
+    find_unstorable,
     unprocessable,
 )
 from backend.model import IngestBatch, ProcessSnapshot, Sample, SampleColumns, concat, empty_columns
@@ -52,10 +54,25 @@ def parse_json(body: bytes) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if "surrogate" in str(exc):  # JSON text, but a string no UTF-8 can hold: name it
+            _refuse_unpaired_surrogate(body)
         hint = ""
         if b"NaN" in body or b"Infinity" in body:
             hint = " (NaN and Infinity are not JSON numbers; values must be finite)"
         raise bad_request(f"body: malformed JSON: {exc}{hint}") from exc
+
+
+def _refuse_unpaired_surrogate(body: bytes) -> None:
+    """422 naming the field when the stdlib (which keeps unpaired surrogates) can read `body`."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return
+    found = find_unstorable(document)
+    if found is not None:
+        loc, problem = found
+        where = ".".join(str(part) for part in loc) or "body"
+        raise unprocessable(f"{where}: {problem}".encode("unicode_escape").decode())
 
 
 def _get(obj: Any, key: str, kind: type | tuple[type, ...], where: str) -> Any:

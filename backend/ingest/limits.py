@@ -69,6 +69,42 @@ def check_text(text: str, where: str) -> None:
         raise unprocessable(f"{where}: contains a NUL character")
 
 
+def unstorable(text: str) -> str | None:
+    """Why PostgreSQL could not store `text` (a NUL; an unpaired UTF-16 surrogate, which has no
+    UTF-8 form), or None."""
+    if "\x00" in text:
+        return "contains a NUL character"
+    # json.loads joins valid surrogate pairs, so any surrogate left is unpaired.
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        return "contains an unpaired UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+Location = tuple[str | int, ...]
+
+
+def find_unstorable(value: object, loc: Location = ()) -> tuple[Location, str] | None:
+    """The first string (value or object key) of a decoded JSON document that cannot be stored,
+    with its path, or None."""
+    if isinstance(value, str):
+        problem = unstorable(value)
+        return (loc, problem) if problem else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            problem = unstorable(key)
+            if problem:
+                return (*loc, key), f"name {problem}"
+            found = find_unstorable(item, (*loc, key))
+            if found:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = find_unstorable(item, (*loc, index))
+            if found:
+                return found
+    return None
+
+
 def check_name(name: str, limits: IngestLimits, where: str) -> None:
     if not name:
         raise unprocessable(f"{where}: metric name is empty")

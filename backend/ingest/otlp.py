@@ -155,7 +155,8 @@ class _Translator:
                     continue
                 labels = _labels(point.attributes, base)
                 check_labels(labels, self.limits, f"{where}.attributes")
-                value = point.as_int if point.WhichOneof("value") == "as_int" else point.as_double
+                as_int = point.WhichOneof("value") == "as_int"
+                value = float(point.as_int) if as_int else point.as_double
                 self.emit(host, name, labels, self.time_ms(point.time_unix_nano, where), value)
         elif which in ("histogram", "exponential_histogram", "summary"):
             self.distribution(host, base, metric, which, at)

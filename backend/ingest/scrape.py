@@ -55,16 +55,28 @@ def instance_of(url: str) -> str:
     return f"{parts.hostname}:{port}"
 
 
+class ExpositionError(ValueError):
+    """A target's answer is not the Prometheus text format; the message says where."""
+
+
 def parse_exposition(text: str, *, host: str, instance: str, time_ms: int) -> list[Sample]:
-    """Samples of a text exposition; NaN/Inf values are skipped (the sample model is finite)."""
+    """Samples of a text exposition; NaN/Inf values are skipped (the sample model is finite).
+    ExpositionError on anything prometheus-client's parser cannot read (whatever it raised)."""
     samples = []
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if not math.isfinite(sample.value):
-                continue
-            labels = {**sample.labels, "instance": instance}
-            at = int(float(sample.timestamp) * 1000) if sample.timestamp is not None else time_ms
-            samples.append(Sample(host, sample.name, labels, at, float(sample.value)))
+    try:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if not math.isfinite(sample.value):
+                    continue
+                labels = {**sample.labels, "instance": instance}
+                at = (
+                    int(float(sample.timestamp) * 1000) if sample.timestamp is not None else time_ms
+                )
+                samples.append(Sample(host, sample.name, labels, at, float(sample.value)))
+    except Exception as exc:  # the parser raises ValueError, but also IndexError, KeyError...
+        raise ExpositionError(
+            f"not valid Prometheus text format: {type(exc).__name__}: {exc}"
+        ) from exc
     return samples
 
 

@@ -97,7 +97,8 @@ def add_role(parser: argparse.ArgumentParser) -> Runner:
         "--dsn",
         default=os.environ.get("HOSTPULSE_DATABASE_URL"),
         help="the HostPulse database as an owner or superuser, e.g. "
-        "postgresql://hostpulse@db:5432/hostpulse (default: $HOSTPULSE_DATABASE_URL)",
+        "postgresql://hostpulse@db:5432/hostpulse; its password from PGPASSWORD or ~/.pgpass "
+        "rather than in the DSN (default: $HOSTPULSE_DATABASE_URL)",
     )
     parser.add_argument(
         "--password-stdin",
@@ -126,6 +127,12 @@ def _role(args: argparse.Namespace) -> int:
         check_password(password)
     except PasswordError as error:
         print(f"hostpulse-grafana role: {error}", file=sys.stderr)
+        return 2
+    try:
+        import asyncpg  # noqa: F401  (the extra's dependency: a clear message without it)
+    except ImportError:
+        print("hostpulse-grafana role: needs asyncpg: pip install 'hostpulse[grafana]'",
+              file=sys.stderr)  # fmt: skip
         return 2
     try:
         asyncio.run(grant_login(args.dsn, scram_verifier(password)))

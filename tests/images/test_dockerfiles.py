@@ -86,3 +86,21 @@ def test_no_syntax_directive_that_would_pull_a_frontend_image(path: Path) -> Non
     air-gapped build would fail before its first step. Nothing here needs a newer syntax."""
     first = path.read_text().splitlines()[0]
     assert not re.match(r"#\s*syntax\s*=", first, re.IGNORECASE), first
+
+
+@pytest.mark.parametrize("path", DOCKERFILES, ids=lambda path: path.name)
+def test_two_stages_on_the_pinned_official_base_and_only_the_venv_carried_over(path: Path) -> None:
+    """`ARG BASE_IMAGE` defaults to the official slim image pinned by tag (the tests pass their
+    local base); the runtime stage takes nothing from the builder but the virtualenv."""
+    text = path.read_text()
+    assert re.findall(r"^ARG BASE_IMAGE=(\S+)$", text, re.MULTILINE) == [
+        "python:3.12-slim-bookworm"
+    ]
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
+    assert [stage.split()[0] for stage in stages] == ["${BASE_IMAGE}", "${BASE_IMAGE}"]
+    assert stages[0].split()[1:3] == ["AS", "builder"]
+    runtime = stages[1]
+    assert re.findall(r"^COPY .*$", runtime, re.MULTILINE) == [
+        "COPY --from=builder /opt/hostpulse /opt/hostpulse"
+    ]
+    assert re.search(r"^USER \d+:\d+$", runtime, re.MULTILINE), "a numeric user and group"

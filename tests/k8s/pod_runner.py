@@ -526,6 +526,22 @@ class Node:
         )
         return state.stdout.decode().strip() == "true"
 
+    def terminate(self, container: RunningContainer, grace_seconds: float) -> tuple[int, float]:
+        """As the kubelet stops a pod: SIGTERM (or the image's STOPSIGNAL), SIGKILL after the
+        pod's terminationGracePeriodSeconds. The exit code and the seconds it took."""
+        started = time.monotonic()
+        _podman(
+            self.env,
+            "stop",
+            "--time",
+            str(int(grace_seconds)),
+            container.name,
+            timeout=grace_seconds + 60,
+        )
+        took = time.monotonic() - started
+        code = _podman(self.env, "inspect", "--format", "{{.State.ExitCode}}", container.name)
+        return int(code.strip()), took
+
     # -- probes, as the kubelet runs them --
 
     def _port(self, container: ContainerPlan, port: int | str) -> int:

@@ -15,6 +15,8 @@ see each other's data); everything else is the rendered ConfigMaps and the test'
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import copy
 import subprocess
 import time
@@ -45,10 +47,10 @@ def require_slirp4netns() -> None:
     require_program("slirp4netns")
 
 
-@pytest.fixture(scope="module")
-def backend_database() -> Iterator[tuple[str, str]]:
-    """(role, database) of the machine's PostgreSQL for the backend pod: a superuser role, as
-    the official image's POSTGRES_USER is, and its own database; dropped afterwards."""
+@contextlib.contextmanager
+def _database() -> Iterator[tuple[str, str]]:
+    """(role, database) of the machine's PostgreSQL for backend pods: a superuser role, as the
+    official image's POSTGRES_USER is, and its own database; dropped afterwards."""
     name = f"hp_k8s_{uuid.uuid4().hex[:10]}"
 
     async def admin(*statements: str) -> None:
@@ -70,17 +72,19 @@ def backend_database() -> Iterator[tuple[str, str]]:
         )
 
 
-@pytest.fixture(scope="module")
-def redis_prefix() -> Iterator[str]:
+@contextlib.contextmanager
+def _redis_prefix() -> Iterator[str]:
     prefix = f"hp_k8s_{uuid.uuid4().hex[:10]}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
     try:
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        yield prefix
     finally:
-        client.close()
+        client = redis.Redis.from_url(REDIS_URL)
+        try:
+            keys = list(client.scan_iter(match=f"{prefix}*"))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 def _settings(manifests: list[Manifest], prefix: str) -> Manifest:
@@ -90,25 +94,35 @@ def _settings(manifests: list[Manifest], prefix: str) -> Manifest:
     raise AssertionError(f"no ConfigMap {prefix}*")
 
 
-@pytest.fixture(scope="module")
-def manifests(
-    rendered: dict[str, list[Manifest]],
-    hostpulse_images: dict[str, str],
-    backend_database: tuple[str, str],
-    redis_prefix: str,
-) -> list[Manifest]:
+@contextlib.contextmanager
+def _private_manifests(
+    rendered: dict[str, list[Manifest]], images: dict[str, str]
+) -> Iterator[list[Manifest]]:
     """The rendered minikube overlay, with only the backend's database name, role and Redis key
     prefix made private to this run (host names and ports stay the manifests'), and this
     checkout's build of each HostPulse image."""
-    objects = copy.deepcopy(rendered["minikube"])
-    _use_this_checkouts_images(objects, hostpulse_images)
-    settings = _settings(objects, "hostpulse-backend-settings-")["data"]
-    role, database = backend_database
-    url = settings["DATABASE_URL"]
-    assert url == "postgresql://hostpulse@postgres:5432/hostpulse", url
-    settings["DATABASE_URL"] = f"postgresql://{role}@postgres:5432/{database}"
-    settings["HOSTPULSE_REDIS_PREFIX"] = redis_prefix
-    return objects
+    with _database() as (role, database), _redis_prefix() as prefix:
+        objects = copy.deepcopy(rendered["minikube"])
+        _use_this_checkouts_images(objects, images)
+        settings = _settings(objects, "hostpulse-backend-settings-")["data"]
+        url = settings["DATABASE_URL"]
+        assert url == "postgresql://hostpulse@postgres:5432/hostpulse", url
+        settings["DATABASE_URL"] = f"postgresql://{role}@postgres:5432/{database}"
+        settings["HOSTPULSE_REDIS_PREFIX"] = prefix
+        yield objects
+
+
+@pytest.fixture(scope="module")
+def manifests(
+    rendered: dict[str, list[Manifest]], hostpulse_images: dict[str, str]
+) -> Iterator[list[Manifest]]:
+    with _private_manifests(rendered, hostpulse_images) as objects:
+        yield objects
+
+
+def _database_of(objects: list[Manifest]) -> str:
+    url: str = _settings(objects, "hostpulse-backend-settings-")["data"]["DATABASE_URL"]
+    return url.rsplit("/", 1)[1]
 
 
 def _use_this_checkouts_images(objects: list[Manifest], images: dict[str, str]) -> None:
@@ -177,14 +191,14 @@ def test_pod_starts_and_passes_its_probes(
 
 def test_the_agent_reports_to_the_backend_service_as_its_node(
     cluster: tuple[pod_runner.Node, dict[str, pod_runner.RunningContainer]],
-    backend_database: tuple[str, str],
+    manifests: list[Manifest],
 ) -> None:
     """Through the backend Service's DNS name, with the token from the mounted Secret (mode 0440,
     group fsGroup) and the node's name from the downward API, never the pod's."""
     n, running = cluster
     for pod in ("backend", "agent"):
         assert n.wait_started(running[pod]).ok
-    _role, database = backend_database
+    database = _database_of(manifests)
 
     async def hosts() -> set[str]:
         connection = await asyncpg.connect(ADMIN_DSN.rsplit("/", 1)[0] + "/" + database)
@@ -344,3 +358,44 @@ def test_statefulset_exec_probes_pass_against_a_real_server_and_fail_without_one
             wrong[wrong.index("-p") + 1] = closed
         failed = subprocess.run(wrong, capture_output=True, text=True, timeout=30, check=False)
         assert failed.returncode != 0 or failed.stdout.strip() != "PONG", wrong
+
+
+def test_two_backend_pods_migrate_together_serve_and_drain_within_the_grace_period(
+    podman_env: dict[str, str],
+    base_image: str,
+    require_slirp4netns: None,
+    rendered: dict[str, list[Manifest]],
+    hostpulse_images: dict[str, str],
+) -> None:
+    """The Deployment's 2 replicas on two nodes, started at the same moment on a fresh database:
+    both `migrate` init containers succeed (the migrations' advisory lock), both backends start
+    and are ready; then one is stopped as the kubelet does and exits 0 before SIGKILL."""
+    with _private_manifests(rendered, hostpulse_images) as objects:
+        replicas = find(objects, "Deployment", "backend")["spec"]["replicas"]
+        assert replicas == 2
+        plans = [
+            pod_runner.plan_pod(objects, "Deployment", "backend", pod_name=f"backend-{i}")
+            for i in range(replicas)
+        ]
+        grace = find(objects, "Deployment", "backend")["spec"]["template"]["spec"][
+            "terminationGracePeriodSeconds"
+        ]
+        with contextlib.ExitStack() as stack:
+            nodes = [
+                stack.enter_context(
+                    pod_runner.node(podman_env, base_image, objects, [plan], SERVICES_ON_NODE)
+                )
+                for plan in plans
+            ]
+            with concurrent.futures.ThreadPoolExecutor(replicas) as pool:
+                started = list(
+                    pool.map(lambda pair: pair[0].start(pair[1]), zip(nodes, plans, strict=True))
+                )
+            containers = [next(iter(s.values())) for s in started]
+            for n, container in zip(nodes, containers, strict=True):
+                assert (result := n.wait_started(container)).ok, result.detail
+                ready = n.check_probes(container)["readinessProbe"]
+                assert ready.ok, ready.detail
+            code, took = nodes[0].terminate(containers[0], grace)
+            assert code == 0, nodes[0].logs(containers[0])
+            assert took < grace

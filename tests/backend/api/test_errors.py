@@ -62,3 +62,9 @@ async def test_a_path_served_by_two_routes_lists_both(client: httpx.AsyncClient)
 def test_remote_write_documents_its_refusals(app: FastAPI) -> None:
     operation = app.openapi()["paths"]["/api/v1/write"]["post"]
     assert {"204", "400", "401", "413", "415", "503"} <= set(operation["responses"])
+
+
+def test_every_operation_documents_503_for_a_store_that_is_away(app: FastAPI) -> None:
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            assert "503" in operation["responses"], (method, path)

@@ -10,8 +10,9 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from backend.api.text_guard import find_problem, unstorable
+from backend.api.text_guard import find_problem
 from backend.app import create_app
+from backend.ingest.limits import unstorable
 from backend.settings import BackendSettings
 from tests.backend.running import RunningBackend
 

@@ -336,3 +336,25 @@ async def test_redis_away_ingest_continues(
     )
     assert response.status_code == 200, response.text
     assert response.json()["accepted_reports"] == 1
+
+
+# ---- agent JSON: unstorable text is a 422 naming the field ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("escape", "words"), [("\\ud800", "unpaired UTF-16 surrogate"), ("\\u0000", "NUL")]
+)
+async def test_agent_json_unstorable_text_is_422_naming_the_field(
+    light_harness: IngestHarness, make_document: Any, escape: str, words: str
+) -> None:
+    body = orjson.dumps(make_document(host="web-HOSTMARK")).replace(b"HOSTMARK", escape.encode())
+    response = await light_harness.client.post(
+        "/ingest/metrics",
+        content=body,
+        headers={**light_harness.auth(), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    detail = error_message(response)
+    assert "host.name" in detail
+    assert words in detail
+    assert light_harness.pipeline.samples == []

@@ -187,11 +187,14 @@ async def test_a_host_turning_hot_counts_its_firing_alert_and_a_silent_one_turns
         await post(backend, sixteen_core_report("hot-1", idle=0.1))
         await post(backend, sixteen_core_report("calm-1", idle=0.9))
 
-        def hot_firing() -> bool:
+        def hot_firing_and_calm_seen() -> bool:
+            # The alert transition may reach a flush before calm-1's report does: wait for both.
             hot = seen.latest("hot-1")
-            return hot is not None and hot["firing"] == 1
+            return hot is not None and hot["firing"] == 1 and seen.latest("calm-1") is not None
 
-        await seen.until(hot_firing, "hot-1 to count one firing alert", within=20)
+        await seen.until(
+            hot_firing_and_calm_seen, "hot-1 to count one firing alert, and calm-1", within=20
+        )
         calm = seen.latest("calm-1")
         assert calm is not None
         assert calm["firing"] == 0
