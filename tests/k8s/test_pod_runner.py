@@ -399,3 +399,25 @@ def test_two_backend_pods_migrate_together_serve_and_drain_within_the_grace_peri
             code, took = nodes[0].terminate(containers[0], grace)
             assert code == 0, nodes[0].logs(containers[0])
             assert took < grace
+
+
+def test_the_dashboard_pod_names_the_ingress_origin_as_its_backend(
+    cluster: tuple[pod_runner.Node, dict[str, pod_runner.RunningContainer]],
+    manifests: list[Manifest],
+) -> None:
+    """The browser's backend is the Ingress origin the overlay sets (one origin: no CORS), read by
+    the dashboard from HOSTPULSE_BACKEND_URL; its CSP allows exactly that origin."""
+    import json
+    import urllib.request
+
+    n, running = cluster
+    dashboard = running["dashboard"]
+    assert n.wait_started(dashboard).ok
+    ingress = find(manifests, "Ingress", "hostpulse")["spec"]["rules"][0]["host"]
+    port = n.published[dashboard.plan.ports["http"]]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/config.json", timeout=10) as answer:
+        backend_url = json.load(answer)["backend_url"]
+    assert backend_url == f"http://{ingress}:8080"
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as answer:
+        csp = answer.headers["content-security-policy"]
+    assert f"http://{ingress}:8080" in csp

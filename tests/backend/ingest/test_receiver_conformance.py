@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from backend.ingest.limits import IngestLimits
 from backend.protos.remote_pb2 import WriteRequest
+from backend.ratelimit.settings import BucketSettings, RateLimitSettings
 from backend.settings import BackendSettings
 from tests.backend.ingest.ingest_support import (
     BOOTSTRAP_TOKEN,
@@ -358,3 +359,36 @@ async def test_agent_json_unstorable_text_is_422_naming_the_field(
     assert "host.name" in detail
     assert words in detail
     assert light_harness.pipeline.samples == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "decode"),
+    [
+        (PROTOBUF, lambda r: Status.FromString(r.content)),
+        ("application/json", lambda r: json_format.ParseDict(r.json(), Status())),
+    ],
+)
+async def test_otlp_rate_limited_is_429_with_retry_after_as_status(
+    redis_client: aioredis.Redis, redis_prefix: str, content_type: str, decode: Any
+) -> None:
+    """A bucket of one request (real Redis token bucket): the second is a 429 an OTLP exporter
+    retries after `Retry-After`, its body a Status in the request's encoding."""
+    settings = BackendSettings(
+        database_url="postgresql://unused@127.0.0.1:1/unused",
+        redis_prefix=redis_prefix,
+        bootstrap_agent_token=SecretStr(BOOTSTRAP_TOKEN),
+        rate_limits=RateLimitSettings(ingest_per_token=BucketSettings(capacity=1, per_second=0.01)),
+    )
+    app = build_app(settings, None, redis_client, RecordingPipeline())
+    headers = {"Authorization": f"Bearer {BOOTSTRAP_TOKEN}", "Content-Type": content_type}
+    body = ExportMetricsServiceRequest().SerializeToString() if content_type == PROTOBUF else b"{}"
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        first = await client.post("/v1/metrics", content=body, headers=headers)
+        second = await client.post("/v1/metrics", content=body, headers=headers)
+    assert first.status_code == 200, first.text
+    assert second.status_code == 429
+    assert int(second.headers["Retry-After"]) > 0
+    status = decode(second)
+    assert status.code == 8  # RESOURCE_EXHAUSTED
+    assert "too many" in status.message
