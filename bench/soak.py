@@ -8,9 +8,10 @@ processes: bench/backend_bench.py's generator) every `--hosts / --rate` seconds 
 `--rate` reports/s, open loop, from a separate process; `--ws-clients` WebSocket clients
 watching every host, from another. Every 10 s it samples the backend's resident memory and the
 Redis memory of the run's keys. At the end it prints a table per minute (reports, errors, p50
-and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost samples (accepted in 200
-answers = rows in PostgreSQL), RSS after the first minute flat within +-10 %, Redis memory
-bounded (its last minute no larger than +10 % of its second). Exit status 0 when all pass.
+and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost (every acknowledged
+report's process table in PostgreSQL), RSS after the first minute flat within +-10 %, Redis
+memory flat within +10 % once the 5-minute recent window is full (from minute 6). Exit status
+0 when all pass.
 Not part of the test suite: the full run takes --minutes plus about a minute.
 """
 
@@ -45,10 +46,11 @@ from backend_bench import (
 )
 
 BENCH_SCRIPT = str(Path(__file__).resolve().parent / "backend_bench.py")  # its WebSocket clients
-SAMPLE_EVERY = 10.0
+SAMPLE_EVERY = 10.0  # seconds between RSS / Redis memory samples
 # The generator stops this long after the run: reports still waiting for one of its 256
 # connections are counted `unsent` (the backend was not keeping up), not sent late.
-UNSENT_AFTER = 10.0  # seconds between RSS / Redis memory samples
+UNSENT_AFTER = 10.0
+WINDOW_FULL_AFTER = 360.0  # the backend's 5-minute recent window is full, plus a minute
 
 
 # --- load generator (a separate process) --------------------------------------------------------
@@ -322,6 +324,8 @@ def report(
     errors = 0
     for minute in run["minutes"]:
         m = minute["minute"]
+        for key in ("p50", "p99"):  # a minute without one answer has no latency (JSON null)
+            minute[key] = float("nan") if minute[key] is None else minute[key]
         ok = minute["statuses"].get("200", 0)
         bad = (
             sum(n for s, n in minute["statuses"].items() if s != "200")
@@ -345,10 +349,17 @@ def report(
     rss_values = [s[1] for s in warm]
     rss_mid = (max(rss_values) + min(rss_values)) / 2
     rss_spread = (max(rss_values) - min(rss_values)) / 2 / rss_mid * 100
-    redis_second = [s[2] for s in memory if 60 <= s[0] < 120] or [memory[0][2]]
-    redis_last = [s[2] for s in memory if s[0] >= memory[-1][0] - 60]
-    redis_ok = max(redis_last) <= max(redis_second) * 1.10
-    checks = {
+    # The recent window (5 min) fills first: bounded means flat from a minute after it is full.
+    full = [s[2] for s in memory if s[0] >= WINDOW_FULL_AFTER]
+    redis_ok: bool | None = None
+    redis_detail = f"not checked: needs a run over {WINDOW_FULL_AFTER / 60:.0f} min"
+    if len(full) >= 2:
+        redis_ok = max(full) <= full[0] * 1.10
+        redis_detail = (
+            f"{full[0] / mib:.2f} MiB at {WINDOW_FULL_AFTER / 60:.0f} min, at most "
+            f"{max(full) / mib:.2f} MiB after (<= +10 %)"
+        )
+    checks: dict[str, tuple[bool | None, str]] = {
         "errors == 0 (every report due answered 200)": (errors == 0, f"{errors}"),
         "lost == 0 (every acknowledged report stored)": (
             lost_reports == 0 and stored >= accepted,
@@ -360,11 +371,7 @@ def report(
             rss_spread <= 10,
             f"{min(rss_values) / mib:.1f}..{max(rss_values) / mib:.1f} MiB (+-{rss_spread:.1f} %)",
         ),
-        "Redis memory bounded": (
-            redis_ok,
-            f"{max(redis_second) / mib:.2f} MiB in minute 2, "
-            f"{max(redis_last) / mib:.2f} MiB at the end",
-        ),
+        "Redis memory bounded by the recent window": (redis_ok, redis_detail),
     }
     if delays:
         print(
@@ -373,8 +380,9 @@ def report(
         )
     print()
     for name, (passed, detail) in checks.items():
-        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
-    return 0 if all(passed for passed, _ in checks.values()) else 1
+        verdict = "SKIP" if passed is None else "PASS" if passed else "FAIL"
+        print(f"  {verdict}  {name}: {detail}")
+    return 0 if all(passed is not False for passed, _ in checks.values()) else 1
 
 
 if __name__ == "__main__":
