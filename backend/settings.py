@@ -77,7 +77,9 @@ class BackendSettings(LayeredSettings):
     max_body_bytes: int = Field(default=10 * MIB, ge=1024)
     scrape_targets: list[ScrapeTarget] = Field(default_factory=list)
     writer_queue_max_samples: int = Field(default=200_000, ge=1)
-    writer_batch_samples: int = Field(default=5_000, ge=1)
+    # Up to this many samples per transaction: when requests wait for their commit, bigger
+    # batches under load keep p99 at 1,000 reports/s near 100 ms (5,000: ~400 ms; bench/).
+    writer_batch_samples: int = Field(default=20_000, ge=1)
     # Ingest answers once its batch is committed: the writer gathers for at most this long.
     writer_flush_interval: Duration = 0.02
     shutdown_timeout: Duration = 10.0

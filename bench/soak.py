@@ -8,9 +8,10 @@ processes: bench/backend_bench.py's generator) every `--hosts / --rate` seconds 
 `--rate` reports/s, open loop, from a separate process; `--ws-clients` WebSocket clients
 watching every host, from another. Every 10 s it samples the backend's resident memory and the
 Redis memory of the run's keys. At the end it prints a table per minute (reports, errors, p50
-and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost samples (accepted in 200
-answers = rows in PostgreSQL), RSS after the first minute flat within +-10 %, Redis memory
-bounded (its last minute no larger than +10 % of its second). Exit status 0 when all pass.
+and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost (every acknowledged
+report's process table in PostgreSQL), RSS after the first minute flat within +-10 %, Redis
+memory flat within +10 % once the 5-minute recent window is full (from minute 6). Exit status
+0 when all pass.
 Not part of the test suite: the full run takes --minutes plus about a minute.
 """
 
@@ -46,6 +47,10 @@ from backend_bench import (
 
 BENCH_SCRIPT = str(Path(__file__).resolve().parent / "backend_bench.py")  # its WebSocket clients
 SAMPLE_EVERY = 10.0  # seconds between RSS / Redis memory samples
+# The generator stops this long after the run: reports still waiting for one of its 256
+# connections are counted `unsent` (the backend was not keeping up), not sent late.
+UNSENT_AFTER = 10.0
+WINDOW_FULL_AFTER = 360.0  # the backend's 5-minute recent window is full, plus a minute
 
 
 # --- load generator (a separate process) --------------------------------------------------------
@@ -91,7 +96,13 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
         seqs[host] += 1
         at = int(time.time() * 1000)
         body = report_body(f"soak-{host}", f"{instance}-{host}", seqs[host], at)
-        async with gate:
+        try:  # a report still waiting for a connection after the run is not sent at all
+            async with asyncio.timeout_at(give_up_at):
+                await gate.acquire()
+        except TimeoutError:
+            minute["statuses"]["unsent"] = minute["statuses"].get("unsent", 0) + 1
+            return
+        try:
             status = 0
             try:
                 conn = idle.pop() if idle else await asyncio.open_connection("127.0.0.1", port)
@@ -107,12 +118,15 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
                     minute["statuses"].get(type(exc).__name__, 0) + 1
                 )
                 return
+        finally:
+            gate.release()
         minute["latencies"].append(time.perf_counter() - due)
         minute["statuses"][str(status)] = minute["statuses"].get(str(status), 0) + 1
         if status == 200:
             accepted_samples += int(orjson.loads(answer)["samples"])
             acked.append((host, at))
 
+    give_up_at = asyncio.get_running_loop().time() + seconds + UNSENT_AFTER
     t0 = time.perf_counter() + 0.2
     for i in range(int(rate * seconds)):
         due = t0 + i / rate
@@ -304,12 +318,14 @@ def report(
         f"{os.cpu_count()} cores)"
     )
     print(
-        f"{'minute':>6} {'sent':>8} {'200':>8} {'errors':>7} {'p50 ms':>8} {'p99 ms':>8} "
+        f"{'minute':>6} {'due':>8} {'200':>8} {'not 200':>7} {'p50 ms':>8} {'p99 ms':>8} "
         f"{'RSS MiB':>8} {'Redis MiB':>10}"
     )
     errors = 0
     for minute in run["minutes"]:
         m = minute["minute"]
+        for key in ("p50", "p99"):  # a minute without one answer has no latency (JSON null)
+            minute[key] = float("nan") if minute[key] is None else minute[key]
         ok = minute["statuses"].get("200", 0)
         bad = (
             sum(n for s, n in minute["statuses"].items() if s != "200")
@@ -333,11 +349,18 @@ def report(
     rss_values = [s[1] for s in warm]
     rss_mid = (max(rss_values) + min(rss_values)) / 2
     rss_spread = (max(rss_values) - min(rss_values)) / 2 / rss_mid * 100
-    redis_second = [s[2] for s in memory if 60 <= s[0] < 120] or [memory[0][2]]
-    redis_last = [s[2] for s in memory if s[0] >= memory[-1][0] - 60]
-    redis_ok = max(redis_last) <= max(redis_second) * 1.10
-    checks = {
-        "errors == 0": (errors == 0, f"{errors}"),
+    # The recent window (5 min) fills first: bounded means flat from a minute after it is full.
+    full = [s[2] for s in memory if s[0] >= WINDOW_FULL_AFTER]
+    redis_ok: bool | None = None
+    redis_detail = f"not checked: needs a run over {WINDOW_FULL_AFTER / 60:.0f} min"
+    if len(full) >= 2:
+        redis_ok = max(full) <= full[0] * 1.10
+        redis_detail = (
+            f"{full[0] / mib:.2f} MiB at {WINDOW_FULL_AFTER / 60:.0f} min, at most "
+            f"{max(full) / mib:.2f} MiB after (<= +10 %)"
+        )
+    checks: dict[str, tuple[bool | None, str]] = {
+        "errors == 0 (every report due answered 200)": (errors == 0, f"{errors}"),
         "lost == 0 (every acknowledged report stored)": (
             lost_reports == 0 and stored >= accepted,
             f"{len(run['acked']):,} reports acknowledged, {lost_reports} of them not stored; "
@@ -348,11 +371,7 @@ def report(
             rss_spread <= 10,
             f"{min(rss_values) / mib:.1f}..{max(rss_values) / mib:.1f} MiB (+-{rss_spread:.1f} %)",
         ),
-        "Redis memory bounded": (
-            redis_ok,
-            f"{max(redis_second) / mib:.2f} MiB in minute 2, "
-            f"{max(redis_last) / mib:.2f} MiB at the end",
-        ),
+        "Redis memory bounded by the recent window": (redis_ok, redis_detail),
     }
     if delays:
         print(
@@ -361,8 +380,9 @@ def report(
         )
     print()
     for name, (passed, detail) in checks.items():
-        print(f"  {'PASS' if passed else 'FAIL'}  {name}: {detail}")
-    return 0 if all(passed for passed, _ in checks.values()) else 1
+        verdict = "SKIP" if passed is None else "PASS" if passed else "FAIL"
+        print(f"  {verdict}  {name}: {detail}")
+    return 0 if all(passed is not False for passed, _ in checks.values()) else 1
 
 
 if __name__ == "__main__":

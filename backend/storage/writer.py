@@ -48,7 +48,7 @@ class SampleWriter:
         pool: asyncpg.Pool,
         *,
         max_queue_samples: int = 200_000,
-        batch_samples: int = 5_000,
+        batch_samples: int = 20_000,
         flush_interval: float = 0.2,
         retry_initial_seconds: float = 0.1,
         retry_max_seconds: float = 5.0,

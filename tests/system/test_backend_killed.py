@@ -31,9 +31,10 @@ async def test_every_report_lands_exactly_once_across_a_sigkill(
     sync_cleanup_redis: None,
     tmp_path: Path,
 ) -> None:
-    backend = BackendProcess(
-        backend_env(database_url, redis_url, redis_prefix), log_path=tmp_path / "backend.log"
-    )
+    # A flush window (default 20 ms) longer than the agents' interval: whenever the kill comes,
+    # reports are queued, not committed (without ack-after-commit this test fails every time).
+    env = backend_env(database_url, redis_url, redis_prefix, HOSTPULSE_WRITER_FLUSH_INTERVAL="1.5s")
+    backend = BackendProcess(env, log_path=tmp_path / "backend.log")
     token = token_file(tmp_path)
     agents = [
         AgentProcess(f"killed-{n}", tmp_path / f"spool-{n}", tmp_path / f"agent-{n}.log")
