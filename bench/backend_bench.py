@@ -270,15 +270,31 @@ async def loadgen(
     }
 
 
-async def ws_clients(url: str, clients: int, seconds: float, session: str) -> dict[str, Any]:
-    """`clients` WebSocket clients subscribed to every host; delay from accepted_ms to receipt."""
+def ws_subscription(watch: str, client: int, hosts: int) -> str:
+    """What client number `client` subscribes to: `all` every host's full frames (protocol v1,
+    what every dashboard tab did before the fleet summary); `mix` as the web UI does today, half
+    the clients on the fleet view (v2 summaries) and half on one host's view (its frames)."""
+    if watch == "all":
+        return '{"type":"subscribe","hosts":"*"}'
+    if client % 2:
+        host = f"bench-{(client // 2) % max(hosts, 1)}"
+        request = {"type": "subscribe", "v": 2, "summary": False, "hosts": [host]}
+        return orjson.dumps(request).decode()
+    return '{"type":"subscribe","v":2,"summary":true,"hosts":[]}'
+
+
+async def ws_clients(
+    url: str, clients: int, seconds: float, session: str, watch: str = "all", hosts: int = 0
+) -> dict[str, Any]:
+    """`clients` WebSocket clients subscribed as `ws_subscription` says; delay from accepted_ms
+    to receipt of each samples frame."""
     from websockets.asyncio.client import connect
 
     delays: list[float] = []
     cookie = {"Cookie": f"hostpulse_session={session}"}
     conns = [await connect(url, max_queue=None, additional_headers=cookie) for _ in range(clients)]
-    for ws in conns:
-        await ws.send('{"type":"subscribe","hosts":"*"}')
+    for number, ws in enumerate(conns):
+        await ws.send(ws_subscription(watch, number, hosts))
         await ws.recv()
     print("ready", flush=True)
 
@@ -917,7 +933,14 @@ if __name__ == "__main__":
         print(
             orjson.dumps(
                 asyncio.run(
-                    ws_clients(sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5])
+                    ws_clients(
+                        sys.argv[2],
+                        int(sys.argv[3]),
+                        float(sys.argv[4]),
+                        sys.argv[5],
+                        *(sys.argv[6:7] or ["all"]),
+                        *[int(n) for n in sys.argv[7:8]],
+                    )
                 )
             ).decode()
         )

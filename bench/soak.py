@@ -2,16 +2,17 @@
 
     .venv/bin/python bench/soak.py [--minutes 10] [--hosts 2000] [--rate 1000] [--ws-clients 200]
 
-One backend process (one uvicorn worker) on a throw-away database of the shared PostgreSQL and
-a key prefix of the shared Redis; `--hosts` agents sending a report (60 samples, top-5
-processes: bench/backend_bench.py's generator) every `--hosts / --rate` seconds in total
-`--rate` reports/s, open loop, from a separate process; `--ws-clients` WebSocket clients
-watching every host, from another. Every 10 s it samples the backend's resident memory and the
-Redis memory of the run's keys. At the end it prints a table per minute (reports, errors, p50
-and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost (every acknowledged
-report's process table in PostgreSQL), RSS after the first minute flat within +-10 %, Redis
-memory flat within +10 % once the 5-minute recent window is full (from minute 6). Exit status
-0 when all pass.
+One backend process (one uvicorn worker) on a throw-away database of the shared PostgreSQL and a
+key prefix of the shared Redis; `--hosts` agents sending a report (60 samples, top-5 processes:
+bench/backend_bench.py's generator) every `--hosts / --rate` seconds in total `--rate`
+reports/s, open loop, from a separate process; `--ws-clients` WebSocket clients from another: as
+the web UI subscribes (`--ws-watch mix`: half on the fleet view's summaries, half on one host's
+frames each) or every host's full frames (`--ws-watch all`). Every 10 s it samples the backend's
+resident memory and the Redis memory of the run's keys. At the end it prints a table per minute
+(reports, errors, p50 and p99 ingest latency, RSS, Redis) and the checks: 0 errors, 0 lost
+(every acknowledged report's process table in PostgreSQL), RSS after the first minute flat
+within +-10 %, Redis memory flat within +10 % once the 5-minute recent window is full (from
+minute 6). Exit status 0 when all pass.
 Not part of the test suite: the full run takes --minutes plus about a minute.
 """
 
@@ -267,7 +268,10 @@ async def main(args: argparse.Namespace) -> int:
         if args.ws_clients:
             url = f"ws://127.0.0.1:{port}/ws"
             watchers = subprocess.Popen(  # noqa: ASYNC220 - started once, before the load
-                [sys.executable, BENCH_SCRIPT, "--ws", url, str(args.ws_clients), "0", session],
+                [
+                    *(sys.executable, BENCH_SCRIPT, "--ws", url, str(args.ws_clients), "0"),
+                    *(session, args.ws_watch, str(args.hosts)),
+                ],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
             )
@@ -396,4 +400,12 @@ if __name__ == "__main__":
         parser.add_argument("--hosts", type=int, default=2000, help="simulated agents (2000)")
         parser.add_argument("--rate", type=float, default=1000.0, help="reports/s in all (1000)")
         parser.add_argument("--ws-clients", type=int, default=200, help="WebSocket clients (200)")
+        parser.add_argument(
+            "--ws-watch",
+            choices=("mix", "all"),
+            default="mix",
+            help="what the clients subscribe to: mix = as the web UI does, half on the fleet view "
+            "(summaries) and half on one host's view each; all = every host's full frames, what "
+            "every tab did before the fleet summary (default mix)",
+        )
         sys.exit(asyncio.run(main(parser.parse_args())))
