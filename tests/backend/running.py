@@ -140,15 +140,9 @@ def service_settings(
 
 
 @contextlib.asynccontextmanager
-async def serve(
-    settings: BackendSettings, port: int | None = None, *, log_in: bool = True
-) -> AsyncIterator[RunningBackend]:
-    """The app under uvicorn in this event loop; stopped (writer flushed) on exit.
-
-    With `log_in` the shared client carries an admin session (user `test-admin`); tests about
-    users, sessions and authorization pass `log_in=False` and make their own."""
-    app = create_app(settings)
-    port = port or free_port()
+async def uvicorn_serving(app: Any, port: int, **options: Any) -> AsyncIterator[None]:
+    """`app` under uvicorn on 127.0.0.1:`port` in this event loop, started (or the test fails
+    within 30 s) until the block ends. `options`: more uvicorn.Config settings (TLS)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -156,6 +150,7 @@ async def serve(
         lifespan="on",
         log_level="warning",
         ws_per_message_deflate=False,
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -167,18 +162,32 @@ async def serve(
         if time.monotonic() > deadline:
             pytest.fail("backend did not start within 30s")
         await asyncio.sleep(0.02)
-    base_url = f"http://127.0.0.1:{port}"
-    from tests.backend.auth.support import ensure_session  # it imports this module
-
-    session = await ensure_session(settings.database_url) if log_in else ""
     try:
+        yield
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    settings: BackendSettings, port: int | None = None, *, log_in: bool = True
+) -> AsyncIterator[RunningBackend]:
+    """The app under uvicorn in this event loop; stopped (writer flushed) on exit.
+
+    With `log_in` the shared client carries an admin session (user `test-admin`); tests about
+    users, sessions and authorization pass `log_in=False` and make their own."""
+    app = create_app(settings)
+    port = port or free_port()
+    async with uvicorn_serving(app, port):
+        base_url = f"http://127.0.0.1:{port}"
+        from tests.backend.auth.support import ensure_session  # it imports this module
+
+        session = await ensure_session(settings.database_url) if log_in else ""
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
             if session:
                 client.cookies.set("hostpulse_session", session)
             yield RunningBackend(app, base_url, client, session)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 @contextlib.asynccontextmanager

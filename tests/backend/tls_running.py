@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ssl
-import time
 from collections.abc import AsyncIterator
-
-import pytest
-import uvicorn
 
 from backend.app import create_app
 from backend.settings import BackendSettings
+from tests.backend.running import uvicorn_serving
 from tests.conftest import free_port
 
 
@@ -31,27 +27,5 @@ async def serve_tls(settings: BackendSettings) -> AsyncIterator[str]:
     options = settings.uvicorn_ssl_options()
     assert options, "settings without tls_cert/tls_key"
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        lifespan="on",
-        log_level="warning",
-        ws_per_message_deflate=False,
-        **options,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if task.done():
-            task.result()
-            pytest.fail("uvicorn stopped during start-up")
-        if time.monotonic() > deadline:
-            pytest.fail("backend did not start within 30s")
-        await asyncio.sleep(0.02)
-    try:
+    async with uvicorn_serving(create_app(settings), port, **options):
         yield f"https://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
