@@ -33,7 +33,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,11 +52,18 @@ from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+# The throw-away database, Redis prefix and viewer session, as the backend bench makes them.
+from backend_bench import (  # noqa: E402
+    ADMIN_DSN,
+    REDIS_URL,
+    drop_redis_prefix,
+    free_port,
+    viewer_session,
+)
+
 from dashboards.app import DashboardSettings  # noqa: E402
 from dashboards.app import create_app as create_dashboard  # noqa: E402
 
-ADMIN_DSN = os.environ.get("HOSTPULSE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("HOSTPULSE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 TOKEN = "hp_fleet-bench-token"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
@@ -122,13 +128,6 @@ OLD_SUBSCRIPTION = """(url) => new Promise((resolve, reject) => {
 
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # --- the simulated agents (a separate process) --------------------------------------------------
@@ -341,28 +340,6 @@ async def served(app: Any, port: int) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
-
-
-async def viewer_session(dsn: str) -> str:
-    from backend.auth.sessions import create_session
-    from backend.users.store import create_user
-
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
-    try:
-        user = await create_user(pool, "fleet-viewer", "fleet bench password 1234", "viewer")
-        return (await create_session(pool, user, 3600.0)).token
-    finally:
-        await pool.close()
-
-
-async def drop_redis_prefix(prefix: str) -> None:
-    import redis.asyncio as aioredis
-
-    client = aioredis.Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.aclose()
 
 
 class Backend:
