@@ -32,6 +32,17 @@ from backend.protos.remote_pb2 import WriteRequest
 HOST_LABELS = ("host_name", "instance")
 
 
+def take_host(labels: dict[str, str], where: str) -> str:
+    """The series' host: its first label of HOST_LABELS, removed from `labels` ("" if none)."""
+    host = next((labels[key] for key in HOST_LABELS if key in labels), "")
+    check_text(host, f"{where}.labels.host_name")
+    for key in HOST_LABELS:
+        if key in labels and labels[key] == host:
+            del labels[key]
+            break
+    return host
+
+
 @dataclass(slots=True)
 class RemoteWriteTranslation:
     samples: list[Sample] = field(default_factory=list)
@@ -102,12 +113,7 @@ def translate_request(request: Any, *, now_ms: int, limits: IngestLimits) -> Rem
         labels: dict[str, str] = {label.name: label.value for label in series.labels}
         name = labels.pop("__name__", "")
         check_name(name, limits, f"{where}.labels.__name__")
-        host = next((labels[key] for key in HOST_LABELS if key in labels), "")
-        check_text(host, f"{where}.labels.host_name")
-        for key in HOST_LABELS:
-            if key in labels and labels[key] == host:
-                del labels[key]
-                break
+        host = take_host(labels, where)
         check_labels(labels, limits, f"{where}.labels")
         for s_index, sample in enumerate(series.samples):
             value = float(sample.value)

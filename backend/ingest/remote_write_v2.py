@@ -24,14 +24,12 @@ from backend.ingest.limits import (
     bad_request,
     check_labels,
     check_name,
-    check_text,
     check_time,
     unprocessable,
 )
+from backend.ingest.remote_write import take_host
 from backend.model import IngestBatch, Sample
 from backend.protos.write_v2_pb2 import Request
-
-HOST_LABELS = ("host_name", "instance")
 
 
 @dataclass(slots=True)
@@ -107,12 +105,7 @@ def translate_request(
         if not name:
             raise bad_request(f"{where}.labels_refs: the series has no __name__ label")
         check_name(name, limits, f"{where}.labels.__name__")
-        host = next((labels[key] for key in HOST_LABELS if key in labels), "")
-        check_text(host, f"{where}.labels.host_name")
-        for key in HOST_LABELS:
-            if key in labels and labels[key] == host:
-                del labels[key]
-                break
+        host = take_host(labels, where)
         check_labels(labels, limits, f"{where}.labels")
         _check_metadata(symbols, series, where)
         if series.created_timestamp < 0:
