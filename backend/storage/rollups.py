@@ -27,14 +27,36 @@ _MARK_PENDING = """
 INSERT INTO rollup_pending (minute) SELECT unnest($1::timestamptz[]) ORDER BY 1
 ON CONFLICT (minute) DO UPDATE SET version = rollup_pending.version + 1
 """
-_RECOMPUTE_MINUTE = """
-INSERT INTO rollup_1m AS r (series_id, bucket, min, max, sum, count)
-SELECT series_id, $1::timestamptz, min(value), max(value), sum(value), count(*)
-FROM samples
-WHERE time >= $1::timestamptz AND time < $1::timestamptz + interval '1 minute'
-GROUP BY series_id
-ON CONFLICT (series_id, bucket) DO UPDATE SET
-    min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+# A minute's rollups, and when each of its rows is new (the minute never rolled up before) the
+# minute folded into its hour's (min of mins, max of maxes, sums added): O(minute) instead of the
+# hour recomputed from all of its minutes each time one closes, which at 2,000 hosts (124,000
+# series) read up to 7 M rollup_1m rows a minute by the hour's end. A minute rolled up before (a
+# late sample), or one a day old or more (rollup_1m retention may have removed some of the
+# hour's minutes), answers false: its hour is recomputed from its minutes instead.
+# $1: the minute, $2: its hour (both UTC).
+_RECOMPUTE_MINUTE_AND_FOLD = """
+WITH minute AS (
+    INSERT INTO rollup_1m AS r (series_id, bucket, min, max, sum, count)
+    SELECT series_id, $1::timestamptz, min(value), max(value), sum(value), count(*)
+    FROM samples
+    WHERE time >= $1::timestamptz AND time < $1::timestamptz + interval '1 minute'
+    GROUP BY series_id
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+        min = EXCLUDED.min, max = EXCLUDED.max, sum = EXCLUDED.sum, count = EXCLUDED.count
+    RETURNING series_id, min, max, sum, count, xmax = 0 AS first_time
+), fold AS (
+    SELECT coalesce(bool_and(first_time), true)
+           AND $1::timestamptz >= now() - interval '1 day' AS ok
+    FROM minute
+), folded AS (
+    INSERT INTO rollup_1h AS h (series_id, bucket, min, max, sum, count)
+    SELECT m.series_id, $2::timestamptz, m.min, m.max, m.sum, m.count FROM minute m, fold
+    WHERE fold.ok
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+        min = least(h.min, EXCLUDED.min), max = greatest(h.max, EXCLUDED.max),
+        sum = h.sum + EXCLUDED.sum, count = h.count + EXCLUDED.count
+)
+SELECT ok FROM fold
 """
 _RECOMPUTE_HOUR = """
 INSERT INTO rollup_1h AS r (series_id, bucket, min, max, sum, count)
@@ -140,15 +162,18 @@ async def _refresh_batch(
     if not pending:
         return 0
     async with conn.transaction():
+        stale_hours = set(hours_of(merged))  # recomputed from their minutes at the end
         for minute in minutes:
             if minute not in merged:
-                await conn.execute(_RECOMPUTE_MINUTE, minute)
+                [hour] = hours_of([minute])
+                if not await conn.fetchval(_RECOMPUTE_MINUTE_AND_FOLD, minute, hour):
+                    stale_hours.add(hour)
         for b in recomputed:
             await conn.execute(
                 _UPSERT_MINUTES, b.series_ids, [ms_to_datetime(t // 1000) for t in
                 b.starts_us.tolist()], b.mins, b.maxs, b.sums, b.counts,
             )  # fmt: skip
-        for hour in hours_of(minutes):
+        for hour in sorted(stale_hours):
             if in_sql:
                 await conn.execute(_RECOMPUTE_HOUR, hour)
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -168,3 +168,60 @@ async def test_a_sum_beyond_the_largest_double_is_infinite_and_stalls_nothing(
         )  # fmt: skip
         [point] = result.series[0].points
         assert (point.avg, point.max, point.count) == (math.inf, big, 2), step
+
+
+async def _hour_row(pool: asyncpg.Pool, hour: datetime) -> tuple[float, float, float, int]:
+    row = await pool.fetchrow(
+        "SELECT min, max, sum, count FROM rollup_1h WHERE series_id = 1 AND bucket = $1", hour
+    )
+    return (row["min"], row["max"], row["sum"], row["count"])
+
+
+async def _add(pool: asyncpg.Pool, *points: tuple[datetime, float]) -> None:
+    """Rows in the head and their minutes marked, as the writer's transaction does."""
+    for at, value in points:
+        await pool.execute("SELECT hostpulse_ensure_head_partition($1)", at)
+        await pool.execute("INSERT INTO samples VALUES (1, $1, $2)", at, value)
+    await pool.execute(
+        "INSERT INTO rollup_pending (minute) SELECT DISTINCT unnest($1::timestamptz[]) ON CONFLICT "
+        "(minute) DO UPDATE SET version = rollup_pending.version + 1",
+        [at.replace(second=0, microsecond=0) for at, _ in points],
+    )
+
+
+async def _job(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await refresh_all_rollups(conn, closed_before_ms=None)
+
+
+async def test_each_closing_minute_is_folded_into_its_hour_once(pool: asyncpg.Pool) -> None:
+    """Minutes rolled up one job run at a time are folded into the hour (not the hour recomputed
+    from every minute each time); a minute rolled up again after a late sample replaces its own
+    share instead of being added twice."""
+    hour = datetime(2030, 1, 1, 12, tzinfo=UTC)
+    await _add(
+        pool, (hour.replace(minute=1, second=5), 4.0), (hour.replace(minute=1, second=7), 6.0)
+    )
+    await _job(pool)
+    assert await _hour_row(pool, hour) == (4.0, 6.0, 10.0, 2)
+
+    await _add(pool, (hour.replace(minute=2, second=1), -1.0))
+    await _job(pool)
+    assert await _hour_row(pool, hour) == (-1.0, 6.0, 9.0, 3)
+
+    await _add(pool, (hour.replace(minute=1, second=30), 20.0))  # late, for a minute rolled up
+    await _job(pool)
+    assert await _hour_row(pool, hour) == (-1.0, 20.0, 29.0, 4)
+    assert await pool.fetchval("SELECT count(*) FROM rollup_pending") == 0
+
+
+async def test_an_old_hour_is_recomputed_from_its_minutes_not_folded(pool: asyncpg.Pool) -> None:
+    """A minute a day old or more may be new to rollup_1m only because retention removed its
+    rows: folding it in would count what the hour's row already holds a second time."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    await pool.execute(  # the hour as rolled up before its minutes' rollups expired
+        "INSERT INTO rollup_1h VALUES (1, $1, 1.0, 9.0, 50.0, 10)", hour
+    )
+    await _add(pool, (hour.replace(minute=5, second=2), 3.0))
+    await _job(pool)
+    assert await _hour_row(pool, hour) == (3.0, 3.0, 3.0, 1)
