@@ -17,6 +17,13 @@ and the checks: 0 errors, 0 lost (every acknowledged report's process table in P
 after the first minute flat within +-10 %, Redis memory flat within +10 % once everything Redis
 keeps for a while has turned over: the 5-minute recent window and the 10-minute duplicate-report
 entries (from minute 11; a shorter run skips that check). Exit status 0 when all pass.
+PostgreSQL: by default a throw-away cluster of the soak's own (initdb as user postgres, removed
+afterwards) with the settings docs/scaling.md gives for a fleet (FLEET_POSTGRES below): at
+2,000 hosts the head's (series, time) index takes a sample into each of 124,000 series' newest
+leaf pages every 2 s, ~1 GB of pages that stock PostgreSQL (shared_buffers 128 MB, max_wal_size
+1 GB) keeps evicting and, checkpointing every few seconds, writing again as full-page images: its
+CPU climbed from 30 % to a whole core within 6 minutes and the backend fell behind for good.
+`--postgres shared` runs against HOSTPULSE_TEST_PG (the machine's server) as it is configured.
 Not part of the test suite: the full run takes --minutes plus about a minute.
 """
 
@@ -24,11 +31,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +74,14 @@ UNSENT_AFTER = 10.0
 # What Redis keeps expires after at most 10 minutes (DEDUP_TTL_SECONDS; the recent window is 5):
 # from a minute after that, its memory must stay flat.
 WINDOW_FULL_AFTER = DEDUP_TTL_SECONDS + 60.0
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+# docs/scaling.md, "PostgreSQL for a fleet": what the soak's own cluster runs with.
+FLEET_POSTGRES = {
+    "shared_buffers": "4GB",
+    "max_wal_size": "16GB",
+    "wal_compression": "lz4",
+    "max_connections": "200",
+}
 
 
 # --- load generator (a separate process) --------------------------------------------------------
@@ -107,7 +126,8 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
         host = i % hosts
         seqs[host] += 1
         at = int(time.time() * 1000)
-        body = report_body(f"soak-{host}", f"{instance}-{host}", seqs[host], at)
+        # backend_bench's host names: its WebSocket clients subscribe to host views by them.
+        body = report_body(f"bench-{host}", f"{instance}-{host}", seqs[host], at)
         try:  # a report still waiting for a connection after the run is not sent at all
             async with asyncio.timeout_at(give_up_at):
                 await gate.acquire()
@@ -174,6 +194,39 @@ async def loadgen(port: int, rate: float, seconds: float, hosts: int) -> dict[st
 # --- the orchestrating process ------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def own_postgres(settings: dict[str, str]) -> Iterator[str]:
+    """A throw-away PostgreSQL cluster with `settings`; yields its admin DSN."""
+    if not (PG_BIN / "initdb").exists():
+        sys.exit(
+            f"{PG_BIN}/initdb is not installed (Debian: postgresql-15), or use --postgres shared"
+        )
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    directory = Path(tempfile.mkdtemp(prefix="hp-soak-pg-"))
+    if as_postgres:
+        shutil.chown(directory, "postgres", "postgres")
+    data, port = directory / "data", free_port()
+
+    def run(*command: str) -> None:
+        subprocess.run([*as_postgres, *command], check=True, capture_output=True, timeout=300)
+
+    options = " ".join(
+        [f"-h 127.0.0.1 -p {port} -k {directory}"] + [f"-c {k}={v}" for k, v in settings.items()]
+    )
+    say(f"PostgreSQL of the soak's own in {directory}: " + ", ".join(
+        f"{k} {v}" for k, v in settings.items()
+    ))  # fmt: skip
+    try:
+        run(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+        run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(directory / "log"), "-w", "-o",
+            options, "start")  # fmt: skip
+        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            run(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def rss_bytes(pid: int) -> int:
     with open(f"/proc/{pid}/status", encoding="ascii") as status:
         for line in status:
@@ -218,9 +271,9 @@ async def stored_samples(dsn: str) -> int:
         return int(
             await conn.fetchval(
                 "SELECT (SELECT count(*) FROM samples s JOIN series r ON r.id = s.series_id"
-                "        WHERE r.host LIKE 'soak-%')"
+                "        WHERE r.host LIKE 'bench-%')"
                 "     + (SELECT count(*) FROM samples_late s JOIN series r ON r.id = s.series_id"
-                "        WHERE r.host LIKE 'soak-%')"
+                "        WHERE r.host LIKE 'bench-%')"
             )
         )
     finally:
@@ -235,7 +288,7 @@ async def acked_not_stored(dsn: str, acked: list[list[int]]) -> int:
         await conn.execute("CREATE TEMP TABLE acked (host text, time timestamptz)")
         await conn.copy_records_to_table(
             "acked",
-            records=[(f"soak-{h}", datetime.fromtimestamp(t / 1000, UTC)) for h, t in acked],
+            records=[(f"bench-{h}", datetime.fromtimestamp(t / 1000, UTC)) for h, t in acked],
         )
         return int(
             await conn.fetchval(
@@ -262,12 +315,12 @@ def child(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin, stdout=subprocess.PIPE)
 
 
-async def main(args: argparse.Namespace) -> int:
+async def main(args: argparse.Namespace, admin_dsn: str) -> int:
     db = f"hp_soak_{uuid.uuid4().hex[:10]}"
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + db
     prefix, port = f"{db}:", free_port()
     base = f"http://127.0.0.1:{port}"
-    admin = await asyncpg.connect(ADMIN_DSN)
+    admin = await asyncpg.connect(admin_dsn)
     await admin.execute(f'CREATE DATABASE "{db}"')
     seconds = args.minutes * 60
     say(
@@ -456,4 +509,16 @@ if __name__ == "__main__":
             "(summaries) and half on one host's view each; all = every host's full frames, what "
             "every tab did before the fleet summary (default mix)",
         )
-        sys.exit(asyncio.run(main(parser.parse_args())))
+        parser.add_argument(
+            "--postgres",
+            choices=("own", "shared"),
+            default="own",
+            help="own = a throw-away cluster with docs/scaling.md's fleet settings (default); "
+            "shared = HOSTPULSE_TEST_PG as it is configured",
+        )
+        args_ = parser.parse_args()
+        if args_.postgres == "shared":
+            sys.exit(asyncio.run(main(args_, ADMIN_DSN)))
+        with own_postgres(FLEET_POSTGRES) as admin_dsn_:
+            status = asyncio.run(main(args_, admin_dsn_))
+        sys.exit(status)
