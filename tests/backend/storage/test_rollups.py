@@ -174,6 +174,7 @@ async def _hour_row(pool: asyncpg.Pool, hour: datetime) -> tuple[float, float, f
     row = await pool.fetchrow(
         "SELECT min, max, sum, count FROM rollup_1h WHERE series_id = 1 AND bucket = $1", hour
     )
+    assert row is not None, f"no rollup_1h row for {hour}"
     return (row["min"], row["max"], row["sum"], row["count"])
 
 
