@@ -48,12 +48,14 @@ def free_port() -> int:
         return port
 
 
-def _stat(pid: int | str) -> tuple[str, float]:
-    """A process's command name and user + system CPU seconds so far (from /proc/PID/stat)."""
+def _stat(pid: int | str) -> tuple[str, float, float]:
+    """A process's command name, user + system CPU seconds so far, and those of its children
+    it has reaped (from /proc/PID/stat)."""
     with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
         name, _, rest = stat.read().partition("(")[2].rpartition(")")
-    fields = rest.split()
-    return name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    fields = [int(field) for field in rest.split()[11:15]]
+    tick = os.sysconf("SC_CLK_TCK")
+    return name, (fields[0] + fields[1]) / tick, (fields[2] + fields[3]) / tick
 
 
 def cpu_seconds(pid: int) -> float:
@@ -61,17 +63,19 @@ def cpu_seconds(pid: int) -> float:
 
 
 def cpu_of_programs(*names: str) -> float:
-    """CPU seconds used so far by every running process whose command name is one of `names`."""
+    """CPU seconds used so far by every running process whose command name is one of `names`,
+    with their exited children's: PostgreSQL's backends and autovacuum workers come and go, and
+    a sum of the live ones alone drops when one exits."""
     total = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            name, seconds = _stat(entry)
+            name, seconds, children = _stat(entry)
         except OSError:  # gone meanwhile
             continue
         if name in names:
-            total += seconds
+            total += seconds + children
     return total
 
 

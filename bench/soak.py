@@ -256,29 +256,11 @@ class Sample:
     cpu: dict[str, float]  # part -> CPU seconds so far
 
 
-def reaped_children_cpu(name: str) -> float:
-    """CPU seconds of exited children of every process called `name` (cutime + cstime): the
-    postmaster's backends and autovacuum workers come and go, and a live-only sum would drop."""
-    total = 0.0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                comm, _, rest = stat.read().partition("(")[2].rpartition(")")
-        except OSError:  # gone meanwhile
-            continue
-        if comm == name:
-            fields = rest.split()
-            total += (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def cpu_so_far(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds used so far by each part: the run's own processes by pid, PostgreSQL and
     Redis as every process of that name (nothing else uses them during a soak)."""
     cpu = {part: cpu_seconds(pid) for part, pid in pids.items()}
-    cpu["postgres"] = cpu_of_programs("postgres") + reaped_children_cpu("postgres")
+    cpu["postgres"] = cpu_of_programs("postgres")
     cpu["redis"] = cpu_of_programs("redis-server")
     return cpu
 
