@@ -16,6 +16,8 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 
+from backend.storage.postgres import stop_if_cancelled
+
 log = logging.getLogger(__name__)
 
 _TRY_LOCK = "SELECT pg_try_advisory_lock(hashtextextended($1, 0))"
@@ -56,6 +58,7 @@ async def run_as_the_only_one(
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # PostgreSQL away: try again later, without the lock
+            stop_if_cancelled()
             log.warning("%s: lock connection failed (%s); retrying", leadership.name, exc)
         finally:
             leadership.held = False

@@ -36,7 +36,7 @@ from backend.self_metrics import BackendMetrics
 from backend.settings import BackendSettings
 from backend.storage.maintenance import ensure_partitions
 from backend.storage.migrations import migrate_database
-from backend.storage.postgres import create_pool
+from backend.storage.postgres import create_pool, stop_if_cancelled
 from backend.storage.redis_window import RecentWindow
 from backend.storage.retention import enforce_retention_forever
 from backend.storage.sealing import Sealer
@@ -211,6 +211,7 @@ async def _make_partitions_forever(pool: asyncpg.Pool, interval: float) -> None:
             if created:
                 log.info("created sample partitions: %s", ", ".join(created))
         except Exception:  # keep the job alive; the next run retries
+            stop_if_cancelled()
             log.exception("partition maintenance failed")
         await asyncio.sleep(interval)
 
@@ -243,14 +244,24 @@ def _as_the_only_one(
     )
 
 
+_JOB_STOP_SECONDS = 10.0
+
+
 def _in_background(
     stack: contextlib.AsyncExitStack, name: str, job: Coroutine[Any, Any, None]
 ) -> None:
-    """`job` as a task, cancelled when `stack` closes."""
+    """`job` as a task, cancelled when `stack` closes. A job that does not stop within
+    `_JOB_STOP_SECONDS` is left behind with an error logged: shutdown goes on without it."""
     task = asyncio.create_task(job, name=name)
 
     async def cancel() -> None:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        done, _ = await asyncio.wait([task], timeout=_JOB_STOP_SECONDS)
+        if done:
+            await asyncio.gather(task, return_exceptions=True)
+        else:
+            log.error(
+                "%s did not stop within %.0f s of shutdown; leaving it", name, _JOB_STOP_SECONDS
+            )
 
     stack.push_async_callback(cancel)

@@ -32,6 +32,7 @@ from backend.alerts.settings import AlertingSettings
 from backend.alerts.transition_log import TransitionLog
 from backend.redis_channel import ChannelListener
 from backend.self_metrics import BackendMetrics
+from backend.storage.postgres import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,7 @@ class AlertEvaluator:
                     await self._take_over()
                 await self._evaluate_for(renew_every)
             except Exception:  # never let the evaluator die; a new term reloads the state
+                stop_if_cancelled()
                 log.exception("alert evaluation failed; state reloads from PostgreSQL")
                 await self._step_down()
                 await asyncio.sleep(renew_every)

@@ -18,6 +18,7 @@ from backend.forward import queue
 from backend.forward.encode import EncodedBatch, TargetEncoder
 from backend.forward.stats import ForwardStats
 from backend.model import IngestBatch, Sample, concat
+from backend.storage.postgres import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -80,4 +81,5 @@ class Outbox:
             try:
                 await self.flush()
             except Exception as exc:  # PostgreSQL away: keep the samples, try again
+                stop_if_cancelled()
                 log.warning("forwarding: could not queue samples (%s); retrying", exc)

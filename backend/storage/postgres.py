@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeAlias
 
 import asyncpg
@@ -20,3 +21,15 @@ async def create_pool(dsn: str, **kw: Any) -> asyncpg.Pool:
 
 # What `pool.acquire()` yields and what `asyncpg.connect()` returns: both work for every query.
 Connection: TypeAlias = "asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]"
+
+
+def stop_if_cancelled() -> None:
+    """Call first in the `except Exception:` of a job that logs a failure and carries on.
+
+    A task cancelled while a transaction is open (a COPY under way) may see asyncpg's rollback
+    fail with InternalClientError ("another operation is in progress") instead of the
+    CancelledError: a job that catches Exception would swallow its cancellation and run on,
+    and the shutdown waiting for it would wait forever. This raises the cancellation again."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

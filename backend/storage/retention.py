@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from pydantic import BaseModel, ConfigDict, Field
 
+from backend.storage.postgres import stop_if_cancelled
 from backend.storage.sealing import partition_range
 from conventions.settings_sources import Duration
 
@@ -192,5 +193,6 @@ async def enforce_retention_forever(pool: asyncpg.Pool, settings: RetentionSetti
                     report.deleted_rows,
                 )
         except Exception:  # keep the job alive; the next run retries
+            stop_if_cancelled()
             log.exception("retention failed")
         await asyncio.sleep(settings.interval)

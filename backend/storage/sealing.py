@@ -40,7 +40,7 @@ from backend.storage.chunk_store import (
     lock_chunks,
     write_chunks,
 )
-from backend.storage.postgres import Connection
+from backend.storage.postgres import Connection, stop_if_cancelled
 from backend.storage.rollups import correct_minutes
 from backend.storage.sample_merge import (
     WINDOW_US,
@@ -165,6 +165,7 @@ class Sealer:
                         report.sealed, report.dropped, report.late_rows,
                     )  # fmt: skip
             except Exception:  # keep the job alive; the next pass resumes where this one stopped
+                stop_if_cancelled()
                 log.exception("sealing pass failed")
             await asyncio.sleep(self._settings.interval)
 

@@ -21,7 +21,7 @@ import asyncpg
 import orjson
 
 from backend.model import IngestBatch, InvalidSample, Overloaded
-from backend.storage.postgres import Connection
+from backend.storage.postgres import Connection, stop_if_cancelled
 from backend.storage.rollups import ms_to_datetime, refresh_all_rollups
 from backend.storage.series_ids import SeriesIds
 from backend.storage.validated_keys import ValidatedKeys
@@ -182,6 +182,7 @@ class SampleWriter:
             try:
                 await self._refresh_rollups(closed_before_ms=closed_before)
             except Exception as error:  # PostgreSQL away: the marks wait for the next round
+                stop_if_cancelled()
                 log.warning("rollup refresh failed", extra={"fields": {"error": repr(error)}})
 
     async def _refresh_rollups(self, *, closed_before_ms: int | None) -> None:
@@ -241,6 +242,7 @@ class SampleWriter:
                 await self._isolate_poison(items, error)
                 return
             except Exception as error:  # anything else is worth retrying: nothing is dropped
+                stop_if_cancelled()
                 if isinstance(error, asyncpg.UniqueViolationError) and not deduplicate:
                     # Some (series, time) is stored already (a sender's retry): write each
                     # one once, right away. A violation while deduplicating (a concurrent

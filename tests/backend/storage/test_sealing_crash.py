@@ -8,15 +8,16 @@ import os
 import signal
 import sys
 import textwrap
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import numpy as np
 import pytest
 
 from backend.model import Sample
-from backend.storage.sealing import frontier_for
+from backend.storage.sealing import Sealer, SealingSettings, frontier_for
 from tests.backend.storage.sealing_support import FAST, HOUR_MS, read_back, roll_up_and_seal, write
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -97,3 +98,53 @@ async def test_a_sealing_process_killed_mid_pass_loses_and_doubles_nothing(
         )
     }
     assert got == expected
+
+
+async def test_the_sealing_job_cancelled_mid_copy_stops_and_loses_nothing(
+    pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shutdown cancels the job while it reads a partition. asyncpg's rollback of the open
+    transaction then fails with InternalClientError rather than CancelledError; the job must
+    stop all the same (it used to log "sealing pass failed" and run on, and the server waited
+    for it forever on SIGTERM)."""
+    end = frontier_for(datetime.now(UTC), FAST.grace)
+    start = end - timedelta(hours=2)
+    await pool.execute("SELECT hostpulse_ensure_head_partition($1)", start)
+    await pool.execute(
+        "INSERT INTO series (metric, host, labels) "
+        "SELECT 'm', 'cancel-1', jsonb_build_object('n', n::text) FROM generate_series(1, 200) n"
+    )
+    # 200 series x 3,600 samples, all in one sealing batch: a COPY long enough to cancel.
+    await pool.execute(
+        "INSERT INTO samples (series_id, time, value) "
+        "SELECT s.id, $1::timestamptz + g * interval '2 seconds', g FROM series s, "
+        "generate_series(0, 3599) g",
+        start,
+    )
+    # Cancelled once the COPY's rows have begun to stream in.
+    streaming = asyncio.Event()
+    copy_from_query = asyncpg.Connection.copy_from_query
+
+    async def slowly(self: asyncpg.Connection, query: str, *args: Any, **kwargs: Any) -> str:
+        output = kwargs.pop("output")
+
+        async def sink(data: bytes) -> None:
+            streaming.set()
+            await output(data)
+
+        result: str = await copy_from_query(self, query, *args, output=sink, **kwargs)
+        return result
+
+    monkeypatch.setattr(asyncpg.Connection, "copy_from_query", slowly)
+    sealer = Sealer(pool, SealingSettings(batch_series=10_000, busy_share=1), clock=None)
+    job = asyncio.create_task(sealer.seal_forever())
+    await asyncio.wait_for(streaming.wait(), 30)
+    job.cancel()
+    done, _ = await asyncio.wait([job], timeout=10)
+    assert done, "the sealing job ran on after it was cancelled"
+    assert job.cancelled()
+
+    monkeypatch.undo()
+    await roll_up_and_seal(pool)  # the next pass: everything sealed once
+    assert await pool.fetchval("SELECT count(*) FROM samples") == 0
+    assert await pool.fetchval("SELECT sum(samples) FROM sample_chunks") == 200 * 3_600
