@@ -380,7 +380,7 @@ async def writer_drained(base: str, within: float = 120) -> float:
 async def seed_sealing_backlog(dsn: str, hosts: int, hours: int) -> datetime:
     """`hours` of realistic reports of `hosts` hosts in the head, in windows the sealing job
     freezes at once: its first pass, as the server starts, seals them during the ingest runs.
-    Returns where the backlog ends."""
+    The rows are laid out in time order, as ingest writes them. Returns where the backlog ends."""
     from head_loader import copy_window, register  # they import this module
     from realistic_host import INTERVAL_MS, host_series
 
@@ -398,7 +398,7 @@ async def seed_sealing_backlog(dsn: str, hosts: int, hours: int) -> datetime:
         ids = await register(conn, series)
         rows = 0
         for lo in range(start_ms, end_ms, 2 * 3_600_000):
-            rows += await copy_window(conn, series, ids, lo, lo + 2 * 3_600_000)
+            rows += await copy_window(conn, series, ids, lo, lo + 2 * 3_600_000, in_time_order=True)
     finally:
         await conn.close()
     say(f"sealing backlog: {rows:,} samples of {hosts} hosts x {hours} h in the head, frozen")

@@ -39,16 +39,32 @@ async def register(conn: Connection, series: list[Series]) -> list[int]:
 
 
 async def copy_window(
-    conn: Connection, series: list[Series], ids: list[int], lo: int, hi: int
+    conn: Connection,
+    series: list[Series],
+    ids: list[int],
+    lo: int,
+    hi: int,
+    *,
+    in_time_order: bool = False,
 ) -> int:
-    """COPY the samples of [lo, hi) ms (one head window) into the head; returns how many."""
+    """COPY the samples of [lo, hi) ms (one head window) into the head; returns how many.
+
+    Series by series by default (each series' rows on pages of their own: the cheapest layout
+    to seal); `in_time_order` lays the rows out as ingest leaves them, every series' sample of
+    one moment next to the others', so sealing a range of series reads pages shared with the
+    rest of the window.
+    """
     parts_id, parts_t, parts_v = [], [], []
     for series_id, s in zip(ids, series, strict=True):
         a, b = np.searchsorted(s.times_ms, [lo, hi])
         parts_id.append(np.full(b - a, series_id, np.int64))
         parts_t.append(s.times_ms[a:b])
         parts_v.append(s.values[a:b])
-    data = copy_bytes(np.concatenate(parts_id), np.concatenate(parts_t), np.concatenate(parts_v))
+    series_ids, times, values = (np.concatenate(p) for p in (parts_id, parts_t, parts_v))
+    if in_time_order:
+        order = np.lexsort((series_ids, times))
+        series_ids, times, values = series_ids[order], times[order], values[order]
+    data = copy_bytes(series_ids, times, values)
     await conn.execute("SELECT hostpulse_ensure_head_partition($1)", us_to_datetime(lo * 1000))
     await conn.copy_to_table(
         "samples", source=_one_chunk(data), columns=("series_id", "time", "value"), format="binary"
