@@ -14,10 +14,9 @@ from backend.storage.postgres import Connection
 from backend.storage.sample_merge import (
     WINDOW_US,
     Rows,
+    chunk_starts,
     concat_rows,
     rows_from_copy,
-    runs,
-    window_starts,
 )
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -131,10 +130,9 @@ def encode_chunks(merged: Rows) -> EncodedChunks:
     encoded = EncodedChunks([], [], [], [])
     if len(merged) == 0:
         return encoded
-    windows = window_starts(merged.times_us)
-    # Rows are sorted by series then time, so each (series, window) is one run.
-    change = (merged.series_ids[1:] != merged.series_ids[:-1]) | (windows[1:] != windows[:-1])
-    for lo, hi in runs(np.cumsum(np.concatenate([[True], change]))):
+    starts, windows = chunk_starts(merged)
+    ends = np.append(starts[1:], len(merged))
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
         encoded.series_ids.append(int(merged.series_ids[lo]))
         encoded.starts.append(us_to_datetime(int(windows[lo])))
         encoded.counts.append(hi - lo)

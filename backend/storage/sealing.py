@@ -46,11 +46,11 @@ from backend.storage.sample_merge import (
     WINDOW_US,
     Merged,
     Rows,
+    chunk_starts,
     concat_rows,
     merge,
     repeated_minutes,
     rows_from_copy,
-    window_starts,
 )
 from backend.storage.sealed_reads import read_horizon
 from conventions.settings_sources import Duration
@@ -375,9 +375,9 @@ def _incoming(data: bytes) -> tuple[Rows, Merged, list[tuple[int, int]]]:
     """(the COPY rows, merged, the (series, window µs) chunks they go to)."""
     rows = rows_from_copy(data)
     incoming = merge(rows)
-    merged = incoming.rows
-    windows = window_starts(merged.times_us)
-    keys = sorted(set(zip(merged.series_ids.tolist(), windows.tolist(), strict=True)))
+    starts, windows = chunk_starts(incoming.rows)
+    first_ids = incoming.rows.series_ids[starts]
+    keys = list(zip(first_ids.tolist(), windows[starts].tolist(), strict=True))
     return rows, incoming, keys
 
 
