@@ -88,6 +88,7 @@ async def start_services(
         max_queue_samples=settings.writer_queue_max_samples,
         batch_samples=settings.writer_batch_samples,
         flush_interval=settings.writer_flush_interval,
+        lanes=settings.writer_lanes,
     )
     await writer.start()
     stack.push_async_callback(writer.stop, settings.shutdown_timeout)

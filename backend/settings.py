@@ -82,6 +82,9 @@ class BackendSettings(LayeredSettings):
     writer_batch_samples: int = Field(default=20_000, ge=1)
     # Ingest answers once its batch is committed: the writer gathers for at most this long.
     writer_flush_interval: Duration = 0.02
+    # Batches written at once, each on a connection of its own: with 2, a batch PostgreSQL is
+    # slow to take (sealing reading the head beside it) does not hold up the ones behind it.
+    writer_lanes: int = Field(default=2, ge=1, le=16)
     shutdown_timeout: Duration = 10.0
     # Ingest not committed in PostgreSQL within this → 503 + Retry-After (the batch stays queued).
     ingest_commit_timeout: Duration = Field(default=3.0, gt=0)

@@ -94,7 +94,8 @@ class SeriesIds:
             self._ids.clear()
             missing = wanted
         # One upsert row per distinct series: a statement may not update the same row twice.
-        canonical = list(dict.fromkeys(_canonical(key) for key in missing))
+        # Sorted: writers upserting overlapping series lock them in one order (no deadlock).
+        canonical = sorted({_canonical(key) for key in missing})
         rows = await conn.fetch(
             _UPSERT,
             [key[0] for key in canonical],

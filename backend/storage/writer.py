@@ -1,4 +1,9 @@
-"""SampleWriter: a bounded in-memory queue drained by one background task that COPYs batches.
+"""SampleWriter: a bounded in-memory queue drained by background "lanes" that COPY batches.
+
+Each lane writes one batch at a time on a connection of its own, under its own writer id; with
+two lanes (the default) a batch that PostgreSQL is slow to take (a sealing pass reading the head
+beside it, a checkpoint) no longer holds up the requests queued behind it: the other lane writes
+them meanwhile. At low load the first free lane takes each batch, so batches do not get smaller.
 
 A failed write (connection lost, PostgreSQL restarting) is retried with backoff, never dropped;
 meanwhile the queue fills and `enqueue` raises Overloaded, which ingest answers with 503.
@@ -16,6 +21,7 @@ import struct
 import time
 import uuid
 from collections import deque
+from dataclasses import dataclass, field
 
 import asyncpg
 import orjson
@@ -42,6 +48,17 @@ _POISON_ERRORS = (
 )
 
 
+@dataclass(slots=True)
+class _Lane:
+    """One writing task: its batches are numbered under its own writer id, so a retry after an
+    unknown outcome checks this lane's progress only (lanes commit in any order)."""
+
+    writer_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    batch_seq: int = 0
+    inflight: list[PendingItem] = field(default_factory=list)
+    inflight_size: int = 0
+
+
 class SampleWriter:
     def __init__(
         self,
@@ -50,12 +67,15 @@ class SampleWriter:
         max_queue_samples: int = 200_000,
         batch_samples: int = 20_000,
         flush_interval: float = 0.2,
+        lanes: int = 2,
         retry_initial_seconds: float = 0.1,
         retry_max_seconds: float = 5.0,
         rollup_interval: float = 5.0,
     ) -> None:
         if max_queue_samples < 1 or batch_samples < 1:
             raise ValueError("max_queue_samples and batch_samples must be at least 1")
+        if lanes < 1:
+            raise ValueError(f"lanes must be at least 1, got {lanes!r}")
         if not flush_interval > 0:
             raise ValueError(f"flush_interval must be > 0 seconds, got {flush_interval!r}")
         self._pool = pool
@@ -68,8 +88,7 @@ class SampleWriter:
         # Each queued item's commit future, by id(item): done when its transaction commits.
         self._commits: dict[int, asyncio.Future[None]] = {}
         self._queued = 0  # rows + snapshots waiting in _queue
-        self._inflight: list[PendingItem] = []
-        self._inflight_size = 0
+        self._lanes = [_Lane() for _ in range(lanes)]
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._rollup_task: asyncio.Task[None] | None = None
@@ -79,8 +98,6 @@ class SampleWriter:
         self._series = SeriesIds()
         self._known_windows: set[int] = set()
         self._frontier_ms = 0  # the head's frontier as of the last commit (it only moves ahead)
-        self._writer_id = uuid.uuid4()
-        self._batch_seq = 0
         self._deduplicate_left = 0  # batches still to write by the set-based path
         self._retry_delay = 0.0  # > 0 while the current batch is being retried
         self._throughput = 50_000.0  # samples/s, smoothed; only used to suggest Retry-After
@@ -92,12 +109,17 @@ class SampleWriter:
 
     @property
     def queue_depth(self) -> int:
-        return self._queued + self._inflight_size
+        return self._queued + sum(lane.inflight_size for lane in self._lanes)
 
     @property
     def lag_seconds(self) -> float:
-        oldest = self._inflight[0] if self._inflight else (self._queue[0] if self._queue else None)
-        return 0.0 if oldest is None else max(0.0, time.monotonic() - oldest.enqueued_at)
+        """How long the oldest sample not yet committed has waited (0 when none)."""
+        waiting = [lane.inflight[0] for lane in self._lanes if lane.inflight]
+        if self._queue:
+            waiting.append(self._queue[0])
+        if not waiting:
+            return 0.0
+        return max(0.0, time.monotonic() - min(item.enqueued_at for item in waiting))
 
     def enqueue(self, batch: IngestBatch) -> asyncio.Future[None]:
         """Queue a batch for PostgreSQL; raises Overloaded when full, InvalidSample if bad.
@@ -139,7 +161,7 @@ class SampleWriter:
 
     async def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="hostpulse-sample-writer")
+            self._task = asyncio.create_task(self._run_lanes(), name="hostpulse-sample-writer")
             self._rollup_task = asyncio.create_task(self._roll_up(), name="hostpulse-rollups")
 
     async def stop(self, timeout: float) -> None:  # noqa: ASYNC109 - the shared contract
@@ -157,7 +179,8 @@ class SampleWriter:
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout)
         except TimeoutError:
-            unwritten = self._inflight + list(self._queue)
+            unwritten = [item for lane in self._lanes for item in lane.inflight]
+            unwritten += self._queue
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             self._settle(unwritten, Overloaded(1))
@@ -194,7 +217,12 @@ class SampleWriter:
             return max(1, math.ceil(self._retry_delay))
         return min(60, max(1, math.ceil(depth / self._throughput)))
 
-    async def _run(self) -> None:
+    async def _run_lanes(self) -> None:
+        await asyncio.gather(*(self._run(lane) for lane in self._lanes))
+
+    async def _run(self, lane: _Lane) -> None:
+        """One lane: take what is due (a full batch, or the oldest waited `flush_interval`),
+        write it, repeat. Every lane waits on the same wake-up; the first free one takes."""
         while True:
             if not self._queue:
                 if self._stopping:
@@ -208,14 +236,14 @@ class SampleWriter:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
                 continue
-            self._inflight = self._take()
-            self._inflight_size = sum(item.size for item in self._inflight)
+            lane.inflight = self._take()
+            lane.inflight_size = sum(item.size for item in lane.inflight)
             try:
-                await self._write_with_retry(self._inflight)
-                self._settle(self._inflight)
+                await self._write_with_retry(lane, lane.inflight)
+                self._settle(lane.inflight)
             finally:
-                self._inflight = []
-                self._inflight_size = 0
+                lane.inflight = []
+                lane.inflight_size = 0
 
     def _take(self) -> list[PendingItem]:
         items: list[PendingItem] = []
@@ -227,19 +255,21 @@ class SampleWriter:
         self._queued -= taken
         return items
 
-    async def _write_with_retry(self, items: list[PendingItem]) -> None:
-        self._batch_seq += 1
-        seq = self._batch_seq
+    async def _write_with_retry(self, lane: _Lane, items: list[PendingItem]) -> None:
+        lane.batch_seq += 1
+        seq = lane.batch_seq
         delay = self._retry_initial
         retrying = False
         deduplicate = self._deduplicate_left > 0
         while True:
             started = time.monotonic()
             try:
-                await self._write_once(items, seq, check_progress=retrying, deduplicate=deduplicate)
+                await self._write_once(
+                    items, lane.writer_id, seq, check_progress=retrying, deduplicate=deduplicate
+                )
                 break
             except _POISON_ERRORS as error:
-                await self._isolate_poison(items, error)
+                await self._isolate_poison(lane, items, error)
                 return
             except Exception as error:  # anything else is worth retrying: nothing is dropped
                 stop_if_cancelled()
@@ -266,10 +296,12 @@ class SampleWriter:
         elapsed = max(time.monotonic() - started, 1e-3)
         self._throughput = 0.8 * self._throughput + 0.2 * max(written / elapsed, 1_000.0)
 
-    async def _isolate_poison(self, items: list[PendingItem], error: BaseException) -> None:
+    async def _isolate_poison(
+        self, lane: _Lane, items: list[PendingItem], error: BaseException
+    ) -> None:
         if len(items) > 1:
             for item in items:
-                await self._write_with_retry([item])
+                await self._write_with_retry(lane, [item])
             return
         dropped = items[0].size
         self.dropped_samples += dropped
@@ -280,7 +312,13 @@ class SampleWriter:
         )
 
     async def _write_once(
-        self, items: list[PendingItem], seq: int, *, check_progress: bool, deduplicate: bool
+        self,
+        items: list[PendingItem],
+        writer_id: uuid.UUID,
+        seq: int,
+        *,
+        check_progress: bool,
+        deduplicate: bool,
     ) -> None:
         rows = build_records(items, self._series.ids.get)
         async with self._pool.acquire() as conn:
@@ -294,7 +332,7 @@ class SampleWriter:
                 conn,
                 rows,
                 [snap for item in items for snap in item.snapshots],
-                writer_id=self._writer_id,
+                writer_id=writer_id,
                 seq=seq,
                 check_progress=check_progress,
                 deduplicate=deduplicate,

@@ -289,3 +289,41 @@ async def test_sql_and_numpy_order_values_alike(pool: asyncpg.Pool) -> None:
     assert list(map(str, ordered[1:-1])) == ["-inf", "-2.5", "-1.0", "-5e-324", "-0.0", "0.0",
                                              "5e-324", "1e-300", "0.1", "1.0",
                                              "1.7976931348623157e+308", "inf"]  # fmt: skip
+
+
+@pytest.mark.parametrize("lanes", [1, 2])
+async def test_a_batch_postgresql_is_slow_to_take_holds_up_the_next_only_with_one_lane(
+    pool: asyncpg.Pool, lanes: int
+) -> None:
+    """The first batch's process snapshots wait on a lock another session holds (as a batch
+    waits on a busy PostgreSQL); with two lanes the next batch is committed meanwhile."""
+    writer = SampleWriter(pool, flush_interval=0.01, lanes=lanes)
+    await writer.start()
+    t = now_ms()
+    await writer.enqueue(batch_of(sample(0.0, t)))  # the series and its partition exist now
+    blocker = await pool.acquire()
+    try:
+        await blocker.execute("BEGIN; LOCK TABLE process_snapshots IN SHARE MODE")
+        stuck = writer.enqueue(
+            IngestBatch("json", [sample(1.0, t + 1)], [ProcessSnapshot("web-1", t, [])])
+        )
+        await asyncio.sleep(0.2)  # the first lane is waiting for the lock by now
+        behind = writer.enqueue(batch_of(sample(2.0, t + 2)))
+        done, _ = await asyncio.wait([behind], timeout=3.0)
+        assert not stuck.done()
+        assert (behind in done) == (lanes > 1)
+        assert writer.queue_depth == (2 if lanes > 1 else 3)  # 1 sample + 1 snapshot stuck
+    finally:
+        await blocker.execute("ROLLBACK")
+        await pool.release(blocker)
+    await asyncio.wait_for(asyncio.gather(stuck, behind), 10)
+    await writer.stop(timeout=30)
+    assert await pool.fetchval("SELECT count(*) FROM samples") == 3
+    assert await pool.fetchval("SELECT count(*) FROM process_snapshots") == 1
+    # Each lane numbers its own batches: a retry checks the progress of its lane only.
+    assert await pool.fetchval("SELECT count(*) FROM writer_progress") == lanes
+
+
+def test_a_writer_needs_a_lane() -> None:
+    with pytest.raises(ValueError, match="lanes must be at least 1"):
+        SampleWriter(NOT_STARTED, lanes=0)
