@@ -83,8 +83,9 @@ class BackendSettings(LayeredSettings):
     # Ingest answers once its batch is committed: the writer gathers for at most this long.
     writer_flush_interval: Duration = 0.02
     # Batches written at once, each on a connection of its own: with 2, a batch PostgreSQL is
-    # slow to take (sealing reading the head beside it) does not hold up the ones behind it.
-    writer_lanes: int = Field(default=2, ge=1, le=16)
+    # slow to take does not hold up the ones behind it, but batches get smaller (ingest capacity
+    # -12 % on 2 cores) and p99 with sealing running did not measurably improve (bench/README).
+    writer_lanes: int = Field(default=1, ge=1, le=16)
     shutdown_timeout: Duration = 10.0
     # Ingest not committed in PostgreSQL within this → 503 + Retry-After (the batch stays queued).
     ingest_commit_timeout: Duration = Field(default=3.0, gt=0)

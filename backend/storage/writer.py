@@ -1,9 +1,10 @@
 """SampleWriter: a bounded in-memory queue drained by background "lanes" that COPY batches.
 
 Each lane writes one batch at a time on a connection of its own, under its own writer id; with
-two lanes (the default) a batch that PostgreSQL is slow to take (a sealing pass reading the head
-beside it, a checkpoint) no longer holds up the requests queued behind it: the other lane writes
-them meanwhile. At low load the first free lane takes each batch, so batches do not get smaller.
+two lanes a batch that PostgreSQL is slow to take (a sealing pass reading the head beside it, a
+checkpoint) no longer holds up the requests queued behind it: the other lane writes them
+meanwhile. One lane is the default: on 2 cores two cost ~12 % of ingest capacity (smaller
+batches) without a measurable p99 gain (bench/README.md).
 
 A failed write (connection lost, PostgreSQL restarting) is retried with backoff, never dropped;
 meanwhile the queue fills and `enqueue` raises Overloaded, which ingest answers with 503.
@@ -67,7 +68,7 @@ class SampleWriter:
         max_queue_samples: int = 200_000,
         batch_samples: int = 20_000,
         flush_interval: float = 0.2,
-        lanes: int = 2,
+        lanes: int = 1,
         retry_initial_seconds: float = 0.1,
         retry_max_seconds: float = 5.0,
         rollup_interval: float = 5.0,
