@@ -711,15 +711,9 @@ TARGETS = {
 }
 
 
-async def main(args: argparse.Namespace) -> None:
-    db = f"hp_bench_{uuid.uuid4().hex[:10]}"
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
-    prefix, port = f"{db}:", free_port()
-    base = f"http://127.0.0.1:{port}"
-    admin = await asyncpg.connect(ADMIN_DSN)
-    await admin.execute(f'CREATE DATABASE "{db}"')
-    say(f"throw-away database {db}; one uvicorn worker on :{port}")
-    env = {
+def server_env(dsn: str, prefix: str, **extra: str) -> dict[str, str]:
+    """The environment of a `serve` process on the throw-away database and Redis prefix."""
+    return {
         **os.environ,
         "DATABASE_URL": dsn,
         "REDIS_URL": REDIS_URL,
@@ -729,7 +723,19 @@ async def main(args: argparse.Namespace) -> None:
         # One token stands for all the simulated agents: its bucket must not be what limits.
         "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__CAPACITY": "1000000000",
         "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__PER_SECOND": "1000000000",
+        **extra,
     }
+
+
+async def main(args: argparse.Namespace) -> None:
+    db = f"hp_bench_{uuid.uuid4().hex[:10]}"
+    dsn = dsn_of(db)
+    prefix, port = f"{db}:", free_port()
+    base = f"http://127.0.0.1:{port}"
+    admin = await asyncpg.connect(ADMIN_DSN)
+    await admin.execute(f'CREATE DATABASE "{db}"')
+    say(f"throw-away database {db}; one uvicorn worker on :{port}")
+    env = server_env(dsn, prefix)
     if args.sealing_backlog and "ingest" in args.phases:
         await seed_sealing_backlog(dsn, args.hosts, args.sealing_backlog)
     serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "1"]
@@ -808,20 +814,11 @@ async def run_layout(
     name: str, workers: int, processes: int, args: argparse.Namespace
 ) -> dict[str, Any]:
     db = f"hp_bench_{uuid.uuid4().hex[:10]}"
-    dsn = ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+    dsn = dsn_of(db)
     prefix = f"{db}:"
     admin = await asyncpg.connect(ADMIN_DSN)
     await admin.execute(f'CREATE DATABASE "{db}"')
-    env = {
-        **os.environ,
-        "DATABASE_URL": dsn,
-        "REDIS_URL": REDIS_URL,
-        "HOSTPULSE_REDIS_PREFIX": prefix,
-        "HOSTPULSE_BOOTSTRAP_AGENT_TOKEN": TOKEN,
-        "HOSTPULSE_LOG_LEVEL": "warning",
-        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__CAPACITY": "1000000000",
-        "HOSTPULSE_RATE_LIMITS__INGEST_PER_TOKEN__PER_SECOND": "1000000000",
-    }
+    env = server_env(dsn, prefix)
     ports = [free_port() for _ in range(processes)]
     servers: list[subprocess.Popen[bytes]] = []
     steps: list[dict[str, Any]] = []
@@ -868,6 +865,69 @@ async def run_layout(
         "at_capacity": passed[-1] if passed else None,
         "beyond": steps[-1] if steps and steps[-1] not in passed else None,
     }
+
+
+def parse_settings(text: str) -> dict[str, str]:
+    """`NAME=VALUE NAME=VALUE` (server environment variables) as a mapping."""
+    pairs = [item.partition("=") for item in text.split()]
+    bad = [name for name, eq, _ in pairs if not eq or not name.startswith("HOSTPULSE_")]
+    if not pairs or bad:
+        raise SystemExit(f"--compare wants HOSTPULSE_NAME=VALUE pairs, got {text!r}")
+    return {name: value for name, _, value in pairs}
+
+
+async def compare_main(args: argparse.Namespace) -> None:
+    """Ingest p99 of the server as configured (A) and with `--compare` settings (B), runs
+    alternating A B B A A B ..., each server on its own database with its own sealing backlog
+    and only one server up at a time, so both meet the machine's drift alike."""
+    variants = {"A (as configured)": {}, f"B ({args.compare})": parse_settings(args.compare)}
+    admin = await asyncpg.connect(ADMIN_DSN)
+    databases = {name: f"hp_bench_{uuid.uuid4().hex[:10]}" for name in variants}
+    p99s: dict[str, list[float]] = {name: [] for name in variants}
+    cpus: dict[str, list[float]] = {name: [] for name in variants}
+    try:
+        for name, db in databases.items():
+            await admin.execute(f'CREATE DATABASE "{db}"')
+            say(f"{name}: throw-away database {db}")
+            if args.sealing_backlog:
+                await seed_sealing_backlog(dsn_of(db), args.hosts, args.sealing_backlog)
+        order = list(variants)
+        for turn in range(args.repeat):
+            for name in order if turn % 2 == 0 else order[::-1]:
+                db, port = databases[name], free_port()
+                env = server_env(dsn_of(db), f"{db}:", **variants[name])
+                command = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
+                server = subprocess.Popen(command, env=env)  # noqa: ASYNC220
+                try:
+                    await wait_ready(f"http://127.0.0.1:{port}")
+                    say(f"{name}, run {turn + 1}/{args.repeat}: warm-up {args.warmup:.0f} s")
+                    load(port, server.pid, args.rate, args.warmup, args.hosts)
+                    await writer_drained(f"http://127.0.0.1:{port}")
+                    run, cpu_ms = load(port, server.pid, args.rate, args.seconds, args.hosts)
+                    p99s[name].append(run["p99"] * 1000)
+                    cpus[name].append(cpu_ms)
+                finally:
+                    server.terminate()
+                    server.wait(30)
+    finally:
+        for db in databases.values():
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await drop_redis_prefix(f"{db}:")
+        await admin.close()
+    print(f"\nsummary (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+    medians = {name: statistics.median(values) for name, values in p99s.items()}
+    for name in variants:
+        runs = ", ".join(f"{p:.0f}" for p in p99s[name])
+        print(
+            f"  {name}: p99 ms {runs} (median {medians[name]:.0f}); backend CPU ms/report "
+            f"median {statistics.median(cpus[name]):.2f}"
+        )
+    a, b = medians.values()
+    print(f"  p99 B / A: {b / a:.2f}")
+
+
+def dsn_of(db: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
 
 
 async def layouts_main(args: argparse.Namespace) -> None:
@@ -996,8 +1056,20 @@ if __name__ == "__main__":
             "2 workers and 2 serve processes on one database and Redis, rising by "
             "--layout-step from --layout-start, --seconds each step",
         )
+        parser.add_argument(
+            "--compare",
+            metavar="SETTINGS",
+            help="instead of the phases: ingest p99 as configured against with these server "
+            "settings ('HOSTPULSE_WRITER_LANES=1 ...'), --repeat runs each, alternating, each "
+            "with its own --sealing-backlog",
+        )
         parser.add_argument("--layout-start", type=float, default=400.0)
         parser.add_argument("--layout-step", type=float, default=200.0)
         parser.add_argument("--layout-max", type=float, default=4000.0)
         parsed = parser.parse_args()
-        asyncio.run(layouts_main(parsed) if parsed.layouts else main(parsed))
+        if parsed.layouts:
+            asyncio.run(layouts_main(parsed))
+        elif parsed.compare:
+            asyncio.run(compare_main(parsed))
+        else:
+            asyncio.run(main(parsed))
