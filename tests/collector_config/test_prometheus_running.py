@@ -113,6 +113,18 @@ async def wait_for_history(
     pytest.fail(f"no {metric} of {host} reached the backend; prometheus log:\n{tail[-3000:]}")
 
 
+async def recorded_hosts(prom_port: int, query: str, wanted: int) -> set[str]:
+    """The `host_name`s of `query`'s result once it holds `wanted` of them (or after 30 s)."""
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{prom_port}") as prom:
+        while True:
+            answer = await prom.get("/api/v1/query", params={"query": query})
+            hosts = {r["metric"]["host_name"] for r in answer.json()["data"]["result"]}
+            if len(hosts) >= wanted or time.monotonic() > deadline:
+                return hosts
+            await asyncio.sleep(0.5)
+
+
 async def test_prometheus_scrapes_agents_and_remote_writes_them_to_the_backend(
     database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
@@ -169,12 +181,10 @@ async def test_prometheus_scrapes_agents_and_remote_writes_them_to_the_backend(
         # Prometheus's own series were scraped and sent along with the agents' (remote_write
         # sends every batch mixed): none arrived, nor any host named by an agent itself.
         assert await history(client, f"127.0.0.1:{prom_port}", "up") == []
-        # Nor did the recording rules' results (loaded, and labelled with the agents' job).
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{prom_port}") as prom:
-            recorded = await prom.get(
-                "/api/v1/query", params={"query": "host_name:system_cpu_busy:ratio"}
-            )
-        assert {r["metric"]["host_name"] for r in recorded.json()["data"]["result"]} == {
+        # Nor did the recording rules' results (loaded, and labelled with the agents' job). A
+        # host's result needs two of its scrapes (a rate) and a rule evaluation after them,
+        # which may come after its first samples reached the backend: wait for both hosts.
+        assert await recorded_hosts(prom_port, "host_name:system_cpu_busy:ratio", 2) == {
             "127.0.0.1",
             "node-a",
         }
