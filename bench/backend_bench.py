@@ -711,6 +711,23 @@ TARGETS = {
 }
 
 
+def dsn_of(db: str) -> str:
+    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
+
+
+def serve_command(port: int, workers: int = 1) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
 def server_env(dsn: str, prefix: str, **extra: str) -> dict[str, str]:
     """The environment of a `serve` process on the throw-away database and Redis prefix."""
     return {
@@ -738,8 +755,7 @@ async def main(args: argparse.Namespace) -> None:
     env = server_env(dsn, prefix)
     if args.sealing_backlog and "ingest" in args.phases:
         await seed_sealing_backlog(dsn, args.hosts, args.sealing_backlog)
-    serve = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port), "--workers", "1"]
-    server = subprocess.Popen(serve, env=env)  # noqa: ASYNC220 - started once, before any load
+    server = subprocess.Popen(serve_command(port), env=env)  # noqa: ASYNC220 - started once, before any load
     results: dict[str, float] = {}
     try:
         await wait_ready(base)
@@ -824,8 +840,7 @@ async def run_layout(
     steps: list[dict[str, Any]] = []
     try:
         for port in ports:
-            command = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
-            server = subprocess.Popen([*command, "--workers", str(workers)], env=env)  # noqa: ASYNC220
+            server = subprocess.Popen(serve_command(port, workers), env=env)  # noqa: ASYNC220
             servers.append(server)
             await wait_ready(f"http://127.0.0.1:{port}")
         pids = [server.pid for server in servers]
@@ -896,8 +911,7 @@ async def compare_main(args: argparse.Namespace) -> None:
             for name in order if turn % 2 == 0 else order[::-1]:
                 db, port = databases[name], free_port()
                 env = server_env(dsn_of(db), f"{db}:", **variants[name])
-                command = [sys.executable, "-m", "backend.cli", "serve", "--port", str(port)]
-                server = subprocess.Popen(command, env=env)  # noqa: ASYNC220
+                server = subprocess.Popen(serve_command(port), env=env)  # noqa: ASYNC220
                 try:
                     await wait_ready(f"http://127.0.0.1:{port}")
                     say(f"{name}, run {turn + 1}/{args.repeat}: warm-up {args.warmup:.0f} s")
@@ -924,10 +938,6 @@ async def compare_main(args: argparse.Namespace) -> None:
         )
     a, b = medians.values()
     print(f"  p99 B / A: {b / a:.2f}")
-
-
-def dsn_of(db: str) -> str:
-    return ADMIN_DSN.rsplit("/", 1)[0] + "/" + db
 
 
 async def layouts_main(args: argparse.Namespace) -> None:
